@@ -1,0 +1,13 @@
+"""ssd_lib: the SSD object detector (Liu et al., 2016), the implementation the notebooks teach.
+
+Modules, in the order the notebooks meet them:
+
+- ``config``: :class:`SSDConfig` and the presets of the paper (SSD300/SSD512, VOC/COCO).
+- ``boxes``: box formats, areas, pairwise IoU, clipping.
+- ``anchors``: the scale schedule and the anchor (prior/default box) grid.
+- ``encoder``, ``losses``, ``decoder``, ``metrics``, ``models``, ``datasets``,
+  ``augment``, ``pipeline``, ``train``: the rest of the detector.
+- ``viz``, ``widgets``: drawing and the interactive explorers of the notebooks.
+"""
+
+__version__ = "0.1.0"

@@ -21,6 +21,7 @@ from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from PIL import Image
 
 from .boxes import centroids_to_corners, check_boxes
 
@@ -73,10 +74,18 @@ def new_figure(figsize=(6.0, 6.0), dpi: int = 80, **subplot_kw) -> tuple[Figure,
     return figure, axes
 
 
-def figure_to_png(figure: Figure) -> bytes:
-    """Render a figure with Agg and encode it as PNG bytes (fast compression)."""
+def figure_to_png(figure: Figure, freeze_layout: bool = True) -> bytes:
+    """Render a figure with Agg and encode it as PNG bytes (fast compression).
+
+    With ``freeze_layout`` the layout computed by this first render is kept for later renders
+    (constrained layout costs as much as the drawing itself), as explorers want.
+    """
+    figure.canvas.draw()
+    if freeze_layout and figure.get_layout_engine() is not None:
+        figure.set_layout_engine("none")
+    rgba = np.asarray(figure.canvas.buffer_rgba())
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+    Image.fromarray(rgba[..., :3]).save(buffer, format="png", compress_level=1)
     return buffer.getvalue()
 
 

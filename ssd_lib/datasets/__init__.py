@@ -1,0 +1,49 @@
+"""Datasets on disk -> records: Pascal VOC, COCO-style JSON and CSV, the synthetic shapes
+dataset, the Pascal VOC download, and image loading.
+
+Every parser returns the same thing, a :class:`Records` list with one dict per image:
+
+- ``image_path``: ``str``, the image file;
+- ``size``: ``(width, height)`` in pixels;
+- ``boxes``: ``(k, 4)`` float32 corners ``(xmin, ymin, xmax, ymax)`` in pixels;
+- ``labels``: ``(k,)`` int32 class ids in ``1 .. n_classes`` (0 is the background);
+- ``difficult``: ``(k,)`` bool.
+
+``records.class_names`` holds the class names in label order (label ``i`` is
+``class_names[i - 1]``), whether they were given or discovered from the annotations.
+Images without boxes are valid records (``k == 0``).
+
+Bad input raises ``ValueError`` naming the file and the object; with ``on_error="skip"`` the
+parsers skip the bad image or object instead and emit one warning that counts what was skipped.
+
+Modules (one concept each): ``records`` (the record format, :func:`load_image`), ``voc``,
+``coco``, ``csv_boxes`` (the parsers), ``shapes`` (the synthetic dataset), ``download`` (Pascal
+VOC archives), ``cli`` (the command line).
+
+Command line (``python -m ssd_lib.datasets --help``):
+
+- ``download voc2007 voc2012 --to data/``: the official Pascal VOC archives, extracted into
+  ``data/VOCdevkit/VOC2007`` and ``data/VOCdevkit/VOC2012``;
+- ``shapes --to data/shapes --train 2000 --val 500 --seed 0``: the synthetic shapes dataset.
+
+Explained in notebooks/07_data_pipeline.ipynb.
+"""
+
+from ssd_lib.datasets.coco import parse_coco
+from ssd_lib.datasets.csv_boxes import parse_csv
+from ssd_lib.datasets.download import download_voc
+from ssd_lib.datasets.records import Records, image_size, load_image
+from ssd_lib.datasets.shapes import make_shapes_dataset
+from ssd_lib.datasets.voc import discover_classes, parse_voc
+
+__all__ = [
+    "Records",
+    "parse_voc",
+    "discover_classes",
+    "parse_coco",
+    "parse_csv",
+    "load_image",
+    "image_size",
+    "make_shapes_dataset",
+    "download_voc",
+]

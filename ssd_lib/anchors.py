@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .boxes import centroids_to_corners, clip_corners, corners_to_centroids
+from .boxes import (
+    check_boxes,
+    centroids_to_corners,
+    clip_corners,
+    corners_to_centroids,
+    iou,
+    normalize_corners,
+)
 from .config import SSDConfig
 
 __all__ = [
@@ -122,3 +129,50 @@ def anchor_metadata(config: SSDConfig) -> dict[str, np.ndarray]:
         parts["scale"].append(np.tile(scales, rows * cols))
         parts["aspect_ratio"].append(np.tile(ratios, rows * cols))
     return {key: np.concatenate(values) for key, values in parts.items()}
+
+
+# ---------------------------------------------------------------- anchor coverage (notebook 01)
+def records_to_normalized_corners(records) -> np.ndarray:
+    """All ground-truth boxes of dataset records, each normalized by its own image size.
+
+    The model sees every image resized to its input size, so what anchors must cover is a
+    box's position and size as fractions of its image's width and height.
+
+    Args:
+        records: dataset records (``ssd_lib.datasets``) with ``boxes`` ``(k, 4)`` pixel corners
+            and ``size`` ``(width, height)``.
+
+    Returns:
+        ``(total_boxes, 4)`` normalized corners, records in order; ``(0, 4)`` without boxes.
+    """
+    parts = [
+        normalize_corners(np.asarray(record["boxes"], dtype=np.float64).reshape(-1, 4), *record["size"])
+        for record in records
+    ]
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, 4))
+
+
+def best_anchor_iou(gt_corners, anchors) -> np.ndarray:
+    """For each ground-truth box, the best IoU any anchor reaches with it.
+
+    A box whose best IoU stays below the matching threshold (0.5 in SSD) can only be matched by
+    the "best anchor for every box" rule, with a poorly fitting anchor: the anchor set does not
+    cover that box's size and shape.
+
+    Args:
+        gt_corners: ``(k, 4)`` normalized corners of ground-truth boxes.
+        anchors: ``(n, 4)`` normalized centroids, e.g. :func:`generate_anchors`.
+
+    Returns:
+        ``(k,)`` best IoU per box, in [0, 1]; 0 for every box when there are no anchors.
+
+    Explained in notebooks/01_anchor_scales.ipynb (anchor coverage).
+    """
+    gt_corners = check_boxes(gt_corners, "gt_corners").reshape(-1, 4)
+    anchors = check_boxes(anchors, "anchors").reshape(-1, 4)
+    if len(anchors) == 0:
+        return np.zeros(len(gt_corners))
+    return iou(gt_corners, centroids_to_corners(anchors)).max(axis=1)  # (k, n) -> (k,)
+
+
+__all__ += ["records_to_normalized_corners", "best_anchor_iou"]

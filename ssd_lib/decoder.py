@@ -1,0 +1,573 @@
+"""From raw network output to detections: softmax, box decoding, threshold, per-class NMS, top-k.
+
+The model predicts, for every anchor, ``n_classes + 1`` class logits (class 0 = background) and
+four offsets. :func:`decode_detections` turns a batch of such predictions into one list of
+detections per image:
+
+1. **softmax** over the logits of each anchor: class probabilities;
+2. **decode** the offsets against the anchors with the config's variances: boxes in pixels of the
+   model input, clipped to the image;
+3. **threshold**: keep the (anchor, class) pairs whose probability is above
+   ``confidence_threshold`` (the background class is never a detection);
+4. **greedy non-maximum suppression (NMS) per class**: visit the candidates of one class from the
+   highest score down; keep a box unless a box kept before it overlaps it with IoU above
+   ``iou_threshold``;
+5. **top-k**: the ``top_k`` best detections over all classes.
+
+The NMS is exactly the greedy algorithm, computed without a Python loop over boxes: see
+:func:`greedy_nms`. For deployment, :func:`detection_layer` does the same inside a Keras model
+(TensorFlow backend).
+
+Explained in notebooks/05_decoder.ipynb.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .anchors import generate_anchors
+from .boxes import centroids_to_corners, check_boxes, iou
+from .config import SSDConfig
+from .encoder import _corner_area, _paired_iou, decode_boxes
+
+__all__ = [
+    "Candidates",
+    "class_probabilities",
+    "decode_all_boxes",
+    "select_candidates",
+    "greedy_nms",
+    "decode_detections",
+    "detection_layer",
+]
+
+#: At most this many box pairs have their IoU computed at once inside :func:`greedy_nms`.
+_PAIRS_PER_CHUNK = 1 << 22
+#: Groups (classes of an image) up to this size compare all their pairs at once; larger ones
+#: are processed in blocks of ``_NMS_BLOCK_SIZE`` boxes (see :func:`greedy_nms`).
+_PAIRWISE_GROUP_SIZE = 512
+_NMS_BLOCK_SIZE = 256
+
+
+class Candidates(NamedTuple):
+    """(anchor, class) pairs above the confidence threshold, flattened over a batch.
+
+    All fields have length ``n_candidates``, in the order (image, anchor, class).
+    """
+
+    image: np.ndarray  #: int, index of the image in the batch
+    anchor: np.ndarray  #: int, index of the anchor
+    class_id: np.ndarray  #: int, 1..n_classes
+    score: np.ndarray  #: float32, softmax probability of that class
+    box: np.ndarray  #: (n_candidates, 4) float32 pixel corners in the model input
+
+
+def _check_predictions(y_pred, config: SSDConfig) -> np.ndarray:
+    """``y_pred`` as a float array of shape (batch, n_anchors, n_classes + 5), else ValueError."""
+    y_pred = np.asarray(y_pred)
+    expected = (config.n_anchors, config.n_classes + 1 + 4)
+    if y_pred.ndim != 3 or y_pred.shape[1:] != expected:
+        raise ValueError(
+            f"y_pred: expected shape (batch, {expected[0]}, {expected[1]}) = (batch, n_anchors, "
+            f"n_classes + 1 + 4) for this config, got {y_pred.shape}"
+        )
+    if not np.issubdtype(y_pred.dtype, np.floating):
+        y_pred = y_pred.astype(np.float32)
+    return y_pred
+
+
+def _valid_anchors(y_pred: np.ndarray) -> np.ndarray:
+    """``(..., n_anchors)`` True where every logit and offset of the anchor is finite."""
+    return np.isfinite(y_pred).all(axis=-1)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of finite logits (shifted by the maximum: no overflow)."""
+    exp_logits = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp_logits / exp_logits.sum(axis=-1, keepdims=True)
+
+
+def class_probabilities(y_pred, config: SSDConfig) -> np.ndarray:
+    """Softmax of the class logits of every anchor.
+
+    Args:
+        y_pred: ``(batch, n_anchors, n_classes + 1 + 4)`` model output (logits, then offsets).
+        config: the detector's configuration.
+
+    Returns:
+        ``(batch, n_anchors, n_classes + 1)`` probabilities (column 0 = background), each row
+        summing to 1. Anchors with a non-finite logit or offset get all zeros.
+
+    Raises:
+        ValueError: if ``y_pred`` does not have the shape the config implies.
+    """
+    y_pred = _check_predictions(y_pred, config)
+    valid = _valid_anchors(y_pred)[..., None]  # (batch, n_anchors, 1)
+    probabilities = _softmax(np.where(valid, y_pred[..., : config.n_classes + 1], 0))
+    return np.where(valid, probabilities, 0).astype(y_pred.dtype, copy=False)
+
+
+def _check_anchors(anchors, config: SSDConfig) -> np.ndarray:
+    anchors = generate_anchors(config) if anchors is None else check_boxes(anchors, "anchors")
+    if anchors.shape != (config.n_anchors, 4):
+        raise ValueError(f"anchors: expected shape ({config.n_anchors}, 4), got {anchors.shape}")
+    return anchors
+
+
+def _offsets_to_pixel_corners(offsets: np.ndarray, anchors: np.ndarray, config: SSDConfig):
+    """Finite offsets ``(..., 4)`` and their anchors -> clipped float32 pixel corners, valid."""
+    with np.errstate(over="ignore", invalid="ignore"):  # exp may overflow: dropped below
+        corners = centroids_to_corners(decode_boxes(offsets, anchors, config.variances))
+    valid = np.isfinite(corners).all(axis=-1)
+    size = np.array([config.image_width, config.image_height] * 2, dtype=corners.dtype)
+    corners = np.clip(np.where(valid[..., None], corners, 0) * size, 0, size)
+    valid &= (corners[..., 2] > corners[..., 0]) & (corners[..., 3] > corners[..., 1])
+    return corners.astype(np.float32, copy=False), valid
+
+
+def decode_all_boxes(y_pred, config: SSDConfig, anchors=None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the offsets of every anchor into pixel corner boxes of the model input.
+
+    Args:
+        y_pred: ``(batch, n_anchors, n_classes + 1 + 4)`` model output.
+        config: the detector's configuration (anchors, variances, image size).
+        anchors: optional precomputed ``generate_anchors(config)``.
+
+    Returns:
+        ``(boxes, valid)``: ``boxes`` ``(batch, n_anchors, 4)`` float32 pixel corners
+        (xmin, ymin, xmax, ymax) clipped to the image; ``valid`` ``(batch, n_anchors)`` bool,
+        False where a logit or offset is NaN/inf, the decoded box is not finite (an offset so
+        large that ``exp`` overflows), or the clipped box has zero width or height.
+
+    Raises:
+        ValueError: if ``y_pred`` or ``anchors`` does not have the shape the config implies.
+    """
+    y_pred = _check_predictions(y_pred, config)
+    anchors = _check_anchors(anchors, config)
+    valid = _valid_anchors(y_pred)
+    offsets = np.where(valid[..., None], y_pred[..., -4:], 0)
+    corners, decoded = _offsets_to_pixel_corners(offsets, anchors, config)
+    return corners, valid & decoded
+
+
+def select_candidates(probabilities, boxes, valid, confidence_threshold: float) -> Candidates:
+    """The (anchor, class) pairs whose probability is above the threshold (background excluded).
+
+    Args:
+        probabilities: ``(batch, n_anchors, n_classes + 1)`` from :func:`class_probabilities`.
+        boxes, valid: from :func:`decode_all_boxes`.
+        confidence_threshold: keep pairs with probability strictly greater than this.
+
+    Returns:
+        :class:`Candidates`, ordered by (image, anchor, class).
+    """
+    above = probabilities[..., 1:] > confidence_threshold  # (batch, n_anchors, n_classes)
+    above &= valid[..., None]
+    image, anchor, class_index = np.nonzero(above)
+    return Candidates(
+        image=image,
+        anchor=anchor,
+        class_id=class_index + 1,
+        score=probabilities[image, anchor, class_index + 1].astype(np.float32, copy=False),
+        box=boxes[image, anchor],
+    )
+
+
+def _candidates_fast(y_pred, config, anchors, confidence_threshold) -> Candidates:
+    """What ``select_candidates(class_probabilities(...), *decode_all_boxes(...))`` returns,
+    computing softmax and boxes only for the anchors that can pass the threshold.
+
+    The softmax denominator contains the background term, so ``p_c <= exp(l_c - l_0)``, and
+    ``p_c > threshold`` needs ``l_c > l_0 + log(threshold)`` (tested with a little slack for
+    rounding). A trained model is sure about background almost everywhere: few anchors pass.
+    """
+    logits = y_pred[..., : config.n_classes + 1]
+    background = logits[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # log(0) = -inf; rows
+        slack = 1e-3 + 1e-5 * np.abs(background)  # with NaN/inf fail here or are dropped below
+        bound = background + np.log(confidence_threshold) - slack  # (batch, n_anchors)
+        maybe = logits[..., 1:] > bound[..., None]  # (batch, n_anchors, n_classes)
+    positions = np.flatnonzero(maybe) // config.n_classes  # sorted anchor positions, repeated
+    positions = positions[np.flatnonzero(np.diff(positions, prepend=-1))]  # unique
+    image, anchor = np.divmod(positions, config.n_anchors)
+    rows = y_pred[image, anchor]  # (n_rows, n_classes + 5)
+    valid = _valid_anchors(rows)
+    rows = np.where(valid[:, None], rows, 0)
+    probabilities = _softmax(rows[:, : config.n_classes + 1]).astype(rows.dtype, copy=False)
+    boxes, decoded = _offsets_to_pixel_corners(rows[:, -4:], anchors[anchor], config)
+    above = probabilities[:, 1:] > confidence_threshold
+    above &= (valid & decoded)[:, None]
+    row, class_index = np.nonzero(above)
+    return Candidates(
+        image=image[row],
+        anchor=anchor[row],
+        class_id=class_index + 1,
+        score=probabilities[row, class_index + 1],
+        box=boxes[row],
+    )
+
+
+def _overlapping_pairs(boxes: np.ndarray, group: np.ndarray, iou_threshold: float):
+    """Edges ``(i, j)``, i < j in the same group, with ``IoU(boxes[i], boxes[j]) > threshold``.
+
+    ``boxes`` ``(n, 4)`` float64 are sorted group by group (``group`` is non-decreasing). Only
+    pairs that overlap enough in x are enumerated (sweep along x): ``IoU > t`` needs an
+    intersection width above ``t`` times each box's width, so a box whose left edge is at
+    ``x0_j >= x0_i`` must start before ``x1_i - t * w_i``. Pairs are made in chunks of
+    ``_PAIRS_PER_CHUNK`` to bound memory.
+    """
+    n = len(boxes)
+    x0, x1 = boxes[:, 0], boxes[:, 2]
+    area = _corner_area(boxes)
+    # Positions sorted by (group, x0); in that order each box's partners follow it, up to the
+    # first box of its group that starts right of its window (a conservative, searchable key).
+    by_x = np.lexsort((x0, group))
+    low, span = x0.min(), max(float(x1.max() - x0.min()), 1e-300)
+    key = 2.0 * group + (x0 - low) / span
+    window_end = 2.0 * group + (x1 - 0.5 * iou_threshold * (x1 - x0) - low) / span + 1e-9
+    partners_end = np.searchsorted(key[by_x], window_end[by_x], side="right")  # (n,)
+    pair_counts = partners_end - np.arange(n) - 1
+    first_pair = np.concatenate([[0], np.cumsum(pair_counts)])  # (n + 1,)
+    sources, targets = [], []
+    start = 0
+    while start < n:
+        limit = first_pair[start] + max(_PAIRS_PER_CHUNK, int(pair_counts[start]))
+        stop = min(max(int(np.searchsorted(first_pair, limit, side="right")) - 1, start + 1), n)
+        counts = pair_counts[start:stop]
+        # Pair k of position p pairs p with p + 1 + (k - first pair of p).
+        p = np.repeat(np.arange(start, stop), counts)
+        q = np.arange(len(p)) + np.repeat(
+            np.arange(start, stop) + 1 - (first_pair[start:stop] - first_pair[start]), counts
+        )
+        i, j = np.minimum(by_x[p], by_x[q]), np.maximum(by_x[p], by_x[q])  # i before j
+        # The same floating-point steps as boxes.iou (used for large groups): identical values.
+        overlapping = _paired_iou(boxes[i], area[i], boxes[j], area[j]) > iou_threshold
+        sources.append(i[overlapping])
+        targets.append(j[overlapping])
+        start = stop
+    return np.concatenate(sources), np.concatenate(targets)
+
+
+def _nms_pairwise(boxes: np.ndarray, group_size: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy keep mask of boxes sorted group by group, best first, from all overlapping pairs.
+
+    The fixed-point iteration explained in :func:`greedy_nms`; cost grows with the square of the
+    group sizes, so it serves small groups (and blocks of large ones).
+    """
+    n = len(boxes)
+    keep = np.ones(n, dtype=bool)
+    if n == 0:
+        return keep
+    group = np.repeat(np.arange(len(group_size)), group_size)  # (n,)
+    edge_from, edge_to = _overlapping_pairs(boxes, group, iou_threshold)
+    while True:
+        suppressed = np.zeros(n, dtype=bool)
+        suppressed[edge_to[keep[edge_from]]] = True
+        if np.array_equal(~suppressed, keep):
+            return keep
+        keep = ~suppressed
+
+
+def _nms_blockwise(boxes: np.ndarray, iou_threshold: float, max_output_size: int | None):
+    """Greedy keep mask of one large group sorted best first, a block of boxes at a time.
+
+    Each block first loses the boxes that overlap a box kept in earlier blocks (those are final),
+    then the survivors are resolved among themselves with :func:`_nms_pairwise`. The work grows
+    with n * (kept + block size) instead of n**2, and stops once ``max_output_size`` are kept.
+    """
+    keep = np.zeros(len(boxes), dtype=bool)
+    for start in range(0, len(boxes), _NMS_BLOCK_SIZE):
+        block = np.arange(start, min(start + _NMS_BLOCK_SIZE, len(boxes)))
+        kept_before = np.flatnonzero(keep[:start])
+        if len(kept_before):
+            overlaps = iou(boxes[block], boxes[kept_before]) > iou_threshold  # (block, kept)
+            block = block[~overlaps.any(axis=1)]
+        keep[block] = _nms_pairwise(boxes[block], np.array([len(block)]), iou_threshold)
+        if max_output_size is not None and np.count_nonzero(keep) >= max_output_size:
+            break
+    return keep
+
+
+def greedy_nms(boxes, scores, iou_threshold: float = 0.45, max_output_size: int | None = None,
+               groups=None) -> np.ndarray:  # fmt: skip
+    """Greedy non-maximum suppression, exactly, without a Python loop over boxes.
+
+    The greedy algorithm: visit the boxes from the highest score down (equal scores: lower index
+    first); keep a box unless a box kept before it overlaps it with IoU > ``iou_threshold``.
+    Boxes of different ``groups`` (classes) never suppress each other.
+
+    How it is vectorized (notebooks/05_decoder.ipynb, "greedy NMS without a loop"): sort the boxes;
+    compute the IoU of every pair (i, j), i before j, of the same group and keep the overlapping
+    pairs as edges i -> j; then iterate ``keep[j] = no edge i -> j with keep[i]`` starting from
+    "keep everything". Edges only point forward, so this equation has a single solution, the
+    greedy one, and the iteration reaches it (the first box is right after one pass, and each
+    pass fixes at least the next link of every suppression chain); it stops when nothing changes.
+    Groups larger than ``_PAIRWISE_GROUP_SIZE`` boxes (an untrained model's nearly uniform
+    scores) go through blocks of boxes instead of all pairs, which gives the same result.
+
+    Args:
+        boxes: ``(n, 4)`` corners (xmin, ymin, xmax, ymax), finite.
+        scores: ``(n,)`` finite scores.
+        iou_threshold: a box is suppressed by an IoU strictly greater than this, in [0, 1].
+        max_output_size: keep at most this many boxes per group (the best ones); None = no limit.
+        groups: optional ``(n,)`` integer group of each box (e.g. class id); None = one group.
+
+    Returns:
+        ``(k,)`` int64 indices of the kept boxes, by score descending (equal scores: lower index).
+
+    Raises:
+        ValueError: on shape mismatches, non-finite values, or a threshold outside [0, 1].
+    """
+    boxes = check_boxes(boxes)
+    scores = np.asarray(scores)
+    n = len(boxes)
+    if boxes.ndim != 2 or scores.shape != (n,):
+        raise ValueError(f"greedy_nms: expected boxes (n, 4) and scores (n,), got {boxes.shape} "
+                         f"and {scores.shape}")  # fmt: skip
+    groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
+    if groups.shape != (n,) or not np.issubdtype(groups.dtype, np.integer):
+        raise ValueError(f"greedy_nms: groups must be ({n},) integers, got {groups.shape} "
+                         f"{groups.dtype}")  # fmt: skip
+    if not 0.0 <= iou_threshold <= 1.0:
+        raise ValueError(f"greedy_nms: iou_threshold must be in [0, 1], got {iou_threshold}")
+    if max_output_size is not None and max_output_size < 1:
+        raise ValueError(f"greedy_nms: max_output_size must be >= 1, got {max_output_size}")
+    for name, values in (("boxes", boxes), ("scores", scores[:, None])):
+        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        if len(bad):
+            raise ValueError(f"greedy_nms: {name}[{bad[0]}] is not finite: {values[bad[0]].tolist()}")
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+
+    order = np.lexsort((np.arange(n), -scores, groups))  # group by group, best first
+    sorted_boxes = boxes[order].astype(np.float64)
+    sorted_groups = groups[order]
+    group_start = np.flatnonzero(np.concatenate([[True], sorted_groups[1:] != sorted_groups[:-1]]))
+    group_size = np.diff(np.append(group_start, n))
+
+    keep = np.zeros(n, dtype=bool)
+    is_small = group_size <= _PAIRWISE_GROUP_SIZE
+    in_small_group = np.repeat(is_small, group_size)  # (n,)
+    keep[in_small_group] = _nms_pairwise(sorted_boxes[in_small_group], group_size[is_small],
+                                         iou_threshold)  # fmt: skip
+    for start, size in zip(group_start[~is_small], group_size[~is_small]):
+        keep[start : start + size] = _nms_blockwise(sorted_boxes[start : start + size],
+                                                    iou_threshold, max_output_size)  # fmt: skip
+
+    if max_output_size is not None:
+        kept_so_far = np.cumsum(keep)  # rank of each kept box within its group:
+        rank = kept_so_far - np.repeat(kept_so_far[group_start] - keep[group_start], group_size)
+        keep &= rank <= max_output_size
+    kept = order[keep]
+    return kept[np.lexsort((kept, -scores[kept]))]
+
+
+def _rank_in_runs(sorted_ids: np.ndarray, n_ids: int) -> np.ndarray:
+    """Position of each element within its run of equal ids (``sorted_ids`` sorted, < n_ids)."""
+    counts = np.bincount(sorted_ids, minlength=n_ids)
+    return np.arange(len(sorted_ids)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _check_decoding_arguments(confidence_threshold, iou_threshold, top_k, nms_max_output_size):
+    if not 0.0 <= confidence_threshold < 1.0:
+        raise ValueError(
+            f"confidence_threshold: must be in [0, 1), got {confidence_threshold!r}"
+        )
+    if not 0.0 <= iou_threshold <= 1.0:
+        raise ValueError(f"iou_threshold: must be in [0, 1], got {iou_threshold!r}")
+    for name, value in (("top_k", top_k), ("nms_max_output_size", nms_max_output_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+
+
+def _check_original_sizes(original_sizes, batch_size: int) -> np.ndarray:
+    """``(batch, 2)`` float (width, height) per image, else ValueError naming the image."""
+    sizes = np.asarray(original_sizes, dtype=np.float64)
+    if sizes.shape != (batch_size, 2):
+        raise ValueError(
+            f"original_sizes: expected one (width, height) per image, shape ({batch_size}, 2), "
+            f"got {sizes.shape}"
+        )
+    bad = np.flatnonzero(~(np.isfinite(sizes) & (sizes > 0)).all(axis=1))
+    if len(bad):
+        raise ValueError(
+            f"original_sizes[{bad[0]}]: width and height must be positive, got {sizes[bad[0]]}"
+        )
+    return sizes
+
+
+def decode_detections(y_pred, config: SSDConfig, confidence_threshold: float = 0.01,
+                      iou_threshold: float = 0.45, top_k: int = 200,
+                      nms_max_output_size: int = 400, original_sizes=None,
+                      anchors=None) -> list[np.ndarray]:  # fmt: skip
+    """Detections of a batch of SSD predictions: softmax, decode, threshold, per-class NMS, top-k.
+
+    Args:
+        y_pred: ``(batch, n_anchors, n_classes + 1 + 4)`` model output: class logits (class 0 =
+            background), then the four encoded offsets (numpy array or tensor).
+        config: the detector's configuration (anchors, variances, image size, classes).
+        confidence_threshold: per class, keep (anchor, class) pairs with probability strictly
+            greater than this, in [0, 1).
+        iou_threshold: NMS suppresses a box whose IoU with a kept box of the same class is
+            strictly greater than this, in [0, 1].
+        top_k: at most this many detections per image (the highest scores over all classes).
+        nms_max_output_size: at most this many boxes per class and image survive NMS.
+        original_sizes: optional ``(batch, 2)`` (width, height) of each original image in
+            pixels; the boxes are then scaled from the model input to those sizes.
+        anchors: optional precomputed ``generate_anchors(config)`` (saves ~1 ms per call).
+
+    Returns:
+        A list with one ``(k, 6)`` float32 array per image, ``k <= top_k``, rows
+        ``[class_id, score, xmin, ymin, xmax, ymax]`` with pixel corners (model input, or the
+        original image with ``original_sizes``), by score descending (equal scores: lower anchor
+        index, then lower class id). Anchors with NaN/inf in their output are dropped, as are
+        boxes that have no area once clipped to the image.
+
+    Raises:
+        ValueError: on a wrong ``y_pred`` shape, a threshold out of range, a non-positive
+            ``top_k``/``nms_max_output_size``, or ``original_sizes`` that do not fit the batch.
+
+    Example:
+        >>> import numpy as np
+        >>> from ssd_lib.config import SSD300_VOC
+        >>> y_pred = np.zeros((2, SSD300_VOC.n_anchors, 25), dtype=np.float32)
+        >>> y_pred[..., 0] = 10.0  # confident background everywhere
+        >>> [d.shape for d in decode_detections(y_pred, SSD300_VOC)]
+        [(0, 6), (0, 6)]
+    """
+    _check_decoding_arguments(confidence_threshold, iou_threshold, top_k, nms_max_output_size)
+    y_pred = _check_predictions(y_pred, config)
+    batch_size = len(y_pred)
+    sizes = None if original_sizes is None else _check_original_sizes(original_sizes, batch_size)
+
+    candidates = _candidates_fast(y_pred, config, _check_anchors(anchors, config),
+                                  confidence_threshold)  # fmt: skip
+
+    # Best first within each image, in the output order: (image, score descending); candidates
+    # come in (image, anchor, class) order and the sort is stable, so equal scores stay in it.
+    order = np.lexsort((-candidates.score, candidates.image))
+    candidates = Candidates(*(field[order] for field in candidates))
+    rank = _rank_in_runs(candidates.image, batch_size)
+    n_per_image = np.bincount(candidates.image, minlength=batch_size)
+    groups = candidates.image * (config.n_classes + 1) + candidates.class_id
+
+    # Per-class NMS of every image at once (one group per image and class). Whether greedy NMS
+    # keeps a box depends only on better boxes, so NMS on each image's best ``limit`` candidates
+    # is exact for those; once ``top_k`` of them are kept, worse candidates cannot reach the
+    # output. Start with 2 * top_k candidates per image, and look further where that is too few.
+    kept = []
+    limit = np.full(batch_size, 2 * top_k)
+    pending = n_per_image > 0
+    while pending.any():
+        selected = np.flatnonzero(pending[candidates.image] & (rank < limit[candidates.image]))
+        kept_now = selected[greedy_nms(candidates.box[selected], candidates.score[selected],
+                                       iou_threshold, nms_max_output_size,
+                                       groups[selected])]  # fmt: skip
+        n_kept = np.bincount(candidates.image[kept_now], minlength=batch_size)
+        done = pending & ((n_kept >= top_k) | (limit >= n_per_image))
+        kept.append(kept_now[done[candidates.image[kept_now]]])
+        pending &= ~done
+        limit *= 4
+    kept = np.sort(np.concatenate(kept + [np.zeros(0, dtype=np.int64)]))  # output order
+    kept = kept[_rank_in_runs(candidates.image[kept], batch_size) < top_k]
+
+    detections = np.empty((len(kept), 6), dtype=np.float32)
+    detections[:, 0] = candidates.class_id[kept]
+    detections[:, 1] = candidates.score[kept]
+    detections[:, 2:] = candidates.box[kept]
+    image = candidates.image[kept]
+    if sizes is not None:
+        model_size = np.array([config.image_width, config.image_height] * 2, dtype=np.float64)
+        scale = np.tile(sizes, 2)[image] / model_size  # (k, 4)
+        detections[:, 2:] = detections[:, 2:] * scale
+    ends = np.cumsum(np.bincount(image, minlength=batch_size))
+    return [detections[end - count : end] for end, count in zip(ends, np.diff(ends, prepend=0))]
+
+
+# ------------------------------------------------------------------- in-graph decoding (TF only)
+_DETECTION_LAYER_CLASS = None
+
+
+def detection_layer(config: SSDConfig, confidence_threshold: float = 0.01, iou_threshold: float = 0.45,
+                    top_k: int = 200, nms_max_output_size: int = 400):  # fmt: skip
+    """A Keras layer that decodes inside the model (TensorFlow backend only), for deployment.
+
+    Append it to a model to get detections straight from ``model.predict``:
+    ``keras.Model(model.input, detection_layer(config)(model.output))``. It does what
+    :func:`decode_detections` does (softmax, decoding, clipping, dropping NaN/inf anchors and
+    empty boxes, threshold, per-class NMS, top-k) with ``tf.image.combined_non_max_suppression``,
+    so the whole pipeline runs in the graph (on a GPU too). Its NMS is TensorFlow's greedy NMS
+    in float32: the same detections as :func:`decode_detections` except where two scores are equal
+    or an IoU is within rounding of the threshold (the tests check the agreement).
+
+    Args:
+        config, confidence_threshold, iou_threshold, top_k, nms_max_output_size: as in
+            :func:`decode_detections`.
+
+    Returns:
+        A ``keras.layers.Layer`` mapping ``(batch, n_anchors, n_classes + 5)`` predictions to
+        ``(batch, top_k, 6)`` float32 rows ``[class_id, score, xmin, ymin, xmax, ymax]`` (pixels of
+        the model input), by score descending; rows past an image's detections are zeros
+        (class 0 = no detection).
+
+    Raises:
+        ValueError: on out-of-range arguments, as :func:`decode_detections`.
+    """
+    _check_decoding_arguments(confidence_threshold, iou_threshold, top_k, nms_max_output_size)
+    return _detection_layer_class()(config, confidence_threshold, iou_threshold, top_k, nms_max_output_size)
+
+
+def _detection_layer_class():
+    """Define the layer class on first use, so importing this module never imports TensorFlow."""
+    global _DETECTION_LAYER_CLASS
+    if _DETECTION_LAYER_CLASS is not None:
+        return _DETECTION_LAYER_CLASS
+    import keras
+    import tensorflow as tf
+
+    class DecodeDetections(keras.layers.Layer):
+        """See :func:`ssd_lib.decoder.detection_layer`."""
+
+        def __init__(self, config, confidence_threshold, iou_threshold, top_k, nms_max_output_size,
+                     **kwargs):  # fmt: skip
+            super().__init__(trainable=False, **kwargs)
+            self.config = config
+            self.confidence_threshold = float(confidence_threshold)
+            self.iou_threshold = float(iou_threshold)
+            self.top_k = int(top_k)
+            self.nms_max_output_size = int(nms_max_output_size)
+            self.anchors = generate_anchors(config).astype(np.float32)  # (n_anchors, 4) centroids
+
+        def call(self, y_pred):
+            config = self.config
+            y_pred = tf.cast(y_pred, tf.float32)
+            finite = tf.reduce_all(tf.math.is_finite(y_pred), axis=-1)  # (batch, n_anchors)
+            y_pred = tf.where(finite[..., None], y_pred, 0.0)
+            probabilities = tf.nn.softmax(y_pred[..., : config.n_classes + 1], axis=-1)[..., 1:]
+            offsets = y_pred[..., -4:] * tf.constant(config.variances, tf.float32)
+            anchors = tf.constant(self.anchors)
+            centers = anchors[:, :2] + offsets[..., :2] * anchors[:, 2:]
+            sizes = anchors[:, 2:] * tf.exp(offsets[..., 2:])
+            image_size = tf.constant([config.image_width, config.image_height] * 2, tf.float32)
+            corners = tf.concat([centers - sizes / 2, centers + sizes / 2], axis=-1) * image_size
+            valid = finite & tf.reduce_all(tf.math.is_finite(corners), axis=-1)
+            corners = tf.clip_by_value(tf.where(valid[..., None], corners, 0.0), 0.0, image_size)
+            valid &= (corners[..., 2] > corners[..., 0]) & (corners[..., 3] > corners[..., 1])
+            probabilities = tf.where(valid[..., None], probabilities, 0.0)
+            boxes_yx = tf.gather(corners, [1, 0, 3, 2], axis=-1)[:, :, None, :]  # TF wants (y, x)
+            boxes, scores, classes, counts = tf.image.combined_non_max_suppression(
+                boxes_yx, probabilities, max_output_size_per_class=self.nms_max_output_size,
+                max_total_size=self.top_k, iou_threshold=self.iou_threshold,
+                score_threshold=self.confidence_threshold, pad_per_class=False, clip_boxes=False,
+            )  # fmt: skip
+            present = tf.range(self.top_k)[None, :] < counts[:, None]  # (batch, top_k)
+            rows = tf.concat([classes[..., None] + 1.0, scores[..., None],
+                              tf.gather(boxes, [1, 0, 3, 2], axis=-1)], axis=-1)  # fmt: skip
+            return tf.where(present[..., None], rows, 0.0)
+
+        def compute_output_shape(self, input_shape):
+            return (input_shape[0], self.top_k, 6)
+
+    _DETECTION_LAYER_CLASS = DecodeDetections
+    return DecodeDetections

@@ -1,0 +1,190 @@
+"""Batches for training and evaluation: records -> (images, y_true), a ``keras.utils.PyDataset``.
+
+:class:`DetectionDataset` loads each image with Pillow, augments it with
+:class:`ssd_lib.augment.SSDAugmentation` (training) or only resizes it (validation), stacks a
+batch of float32 RGB images in [0, 255] and encodes the boxes with
+:class:`ssd_lib.encoder.SSDEncoder`. It is plain numpy + Pillow, so it feeds ``model.fit`` with
+every Keras backend (TensorFlow, JAX, PyTorch), with thread or process workers.
+
+Reproducibility: the sample order of epoch ``e`` is a permutation drawn from ``(seed, e)``, and
+the augmentation of record ``r`` in epoch ``e`` draws from a generator seeded with
+``(seed, e, r)``. A batch is therefore a pure function of ``(seed, epoch, index)``: worker
+threads or processes, in any order, produce the same batches as a single loop.
+
+Explained in notebooks/07_data_pipeline.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from PIL import Image
+
+from .augment import DEFAULT_MEAN, SSDAugmentation, render, resize_plan
+from .config import SSDConfig
+from .datasets import load_image
+from .encoder import SSDEncoder
+
+__all__ = ["DetectionDataset", "open_image"]
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def open_image(path):
+    """Open an image for :func:`ssd_lib.augment.render` without decoding it yet, if possible.
+
+    An upright RGB JPEG is returned as a lazily opened ``PIL.Image`` (so ``render`` can decode
+    it at reduced size with JPEG ``draft``); anything else (other formats and modes, photos
+    with an EXIF rotation) is decoded by :func:`ssd_lib.datasets.load_image` into an upright
+    uint8 RGB array.
+
+    Raises:
+        ValueError: the file is missing or unreadable (names the file).
+    """
+    try:
+        image = Image.open(path)
+    except (OSError, SyntaxError, Image.DecompressionBombError):
+        return load_image(path)  # raises the ValueError that names the file
+    if image.format == "JPEG" and image.mode == "RGB" and image.getexif().get(_EXIF_ORIENTATION, 1) == 1:
+        return image
+    image.close()
+    return load_image(path)
+
+
+class DetectionDataset(keras.utils.PyDataset):
+    """Batches of augmented, encoded detection samples for ``model.fit`` / ``evaluate``.
+
+    Args:
+        records: dataset records (``ssd_lib.datasets``): dicts with ``image_path``, ``boxes``
+            ``(k, 4)`` pixel corners, ``labels`` ``(k,)`` in 1..n_classes and optionally
+            ``difficult`` ``(k,)``.
+        config: the :class:`~ssd_lib.config.SSDConfig` (input size, classes, anchors).
+        batch_size: images per batch; the last batch of an epoch may be smaller.
+        augment: apply the SSD training augmentation; ``False`` only resizes (validation).
+        shuffle: draw a new sample order every epoch (from ``seed`` and the epoch number).
+        seed: seed of the order and of the augmentation.
+        encoder: the box encoder; default ``SSDEncoder(config)``.
+        augmentation: the augmentation to use when ``augment``; default
+            ``SSDAugmentation(config.image_height, config.image_width)``.
+        annotations: yield ``(images, annotations)`` instead of ``(images, y_true)``, with one
+            dict per image: ``boxes`` ``(j, 4)`` float32 in model-input pixels, ``labels``,
+            ``difficult``, ``image_path`` and ``size`` (the source ``(width, height)``), for
+            evaluation against the ground truth. No encoding is done.
+        workers, use_multiprocessing, max_queue_size: as in ``keras.utils.PyDataset``.
+
+    Batches (``dataset[index]``):
+        ``images`` ``(b, H, W, 3)`` float32 RGB in [0, 255] and ``y_true`` ``(b, n_anchors, 5)``
+        float32 from the encoder (or the annotations list).
+
+    Example:
+        >>> train = DetectionDataset(parse_voc("data/shapes", "train", SHAPES_CLASSES), config)
+        >>> images, y_true = train[0]
+    """
+
+    def __init__(self, records, config: SSDConfig, batch_size: int = 32, augment: bool = True,
+                 shuffle: bool = True, seed: int = 0, encoder: SSDEncoder | None = None,
+                 augmentation: SSDAugmentation | None = None, annotations: bool = False,
+                 workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10):  # fmt: skip
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        self.records = list(records)
+        if not self.records:
+            raise ValueError("DetectionDataset: records is empty; nothing to batch")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"DetectionDataset: batch_size must be a positive integer, got {batch_size!r}")
+        self.config = config
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.annotations = annotations
+        self.encoder = None if annotations else (encoder or SSDEncoder(config))
+        if augment and augmentation is None:
+            augmentation = SSDAugmentation(config.image_height, config.image_width)
+        if augment and (augmentation.height, augmentation.width) != (config.image_height, config.image_width):
+            raise ValueError(
+                f"DetectionDataset: the augmentation outputs {augmentation.height}x{augmentation.width} "
+                f"images but the config's input is {config.image_height}x{config.image_width}"
+            )
+        self.augmentation = augmentation if augment else None
+        self.epoch = 0
+        self._order = self._sample_order(0)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.records) / self.batch_size)
+
+    def _sample_order(self, epoch: int) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(len(self.records))
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.records))
+
+    def on_epoch_end(self) -> None:
+        """Advance to the next epoch: a new sample order and new augmentations."""
+        self.set_epoch(self.epoch + 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Jump to ``epoch`` (e.g. when resuming training): its order and augmentations."""
+        self.epoch = int(epoch)
+        self._order = self._sample_order(self.epoch)
+
+    def record_indices(self, index: int) -> np.ndarray:
+        """The record indices of batch ``index`` in the current epoch."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"DetectionDataset: batch index {index} out of range 0..{len(self) - 1}")
+        return self._order[index * self.batch_size : (index + 1) * self.batch_size]
+
+    def load_sample(self, record_index: int):
+        """Load, augment (or resize) one record as the current epoch does.
+
+        Returns:
+            ``(image (H, W, 3) uint8, boxes (j, 4) float32 model-input pixels, labels (j,),
+            difficult (j,) bool)``.
+
+        Raises:
+            ValueError: the image file is missing or unreadable, or its boxes are malformed
+                (the message names the file).
+        """
+        record = self.records[record_index]
+        path = record["image_path"]
+        boxes = record["boxes"]
+        labels = np.asarray(record["labels"], dtype=np.int64)
+        difficult = record.get("difficult")
+        difficult = np.zeros(len(labels), bool) if difficult is None else difficult
+        image = open_image(path)
+        try:
+            width, height = image.size if isinstance(image, Image.Image) else image.shape[1::-1]
+            try:
+                if self.augmentation is None:
+                    plan = resize_plan(width, height, boxes, labels, difficult,
+                                       self.config.image_height, self.config.image_width)  # fmt: skip
+                else:
+                    rng = np.random.default_rng([self.seed, self.epoch, int(record_index)])
+                    plan = self.augmentation.plan(width, height, boxes, labels, difficult, rng=rng)
+            except ValueError as error:
+                raise ValueError(f"record {record_index} ({path}): {error}") from None
+            mean = DEFAULT_MEAN if self.augmentation is None else self.augmentation.mean
+            pixels = render(image, plan, mean)
+        finally:
+            if isinstance(image, Image.Image):
+                image.close()
+        return pixels, plan.boxes, plan.labels, plan.difficult
+
+    def __getitem__(self, index: int):
+        """Batch ``index`` of the current epoch: ``(images, y_true)`` (or ``(images,
+        annotations)``); see the class docstring."""
+        indices = self.record_indices(index)
+        height, width = self.config.image_height, self.config.image_width
+        images = np.empty((len(indices), height, width, 3), dtype=np.float32)
+        targets = []
+        for position, record_index in enumerate(indices):
+            pixels, boxes, labels, difficult = self.load_sample(int(record_index))
+            images[position] = pixels  # uint8 -> float32 in the copy
+            if self.annotations:
+                record = self.records[record_index]
+                targets.append({"boxes": boxes, "labels": labels, "difficult": difficult,
+                                "image_path": record["image_path"], "size": tuple(record["size"])})  # fmt: skip
+            else:
+                targets.append(np.concatenate([labels[:, None].astype(np.float32), boxes], axis=1))
+        if self.annotations:
+            return images, targets
+        return images, self.encoder(targets)

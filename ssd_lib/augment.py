@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from .boxes import iou
+from .config import IMAGENET_MEAN_RGB
 
 __all__ = [
     "DEFAULT_MEAN",
@@ -60,10 +61,8 @@ __all__ = [
 ]
 
 #: Fill colour of the expand canvas: the ImageNet mean (R, G, B) that the model subtracts, so
-#: the canvas is ~0 after preprocessing (Caffe SSD fills with its ``mean_value``). The same
-#: value as ``ssd_lib.models.IMAGENET_MEAN_RGB``, kept here so that the data modules do not
-#: import Keras; tests/test_augment.py checks that the two agree.
-DEFAULT_MEAN = (123.68, 116.78, 103.94)
+#: the canvas is ~0 after preprocessing (Caffe SSD fills with its ``mean_value``).
+DEFAULT_MEAN = IMAGENET_MEAN_RGB
 #: The crop options of the paper: ``None`` keeps the whole image, a number is the minimum IoU
 #: that some ground-truth box must have with the patch, ``0.0`` is an unconstrained patch.
 CROP_MIN_IOUS = (None, 0.1, 0.3, 0.5, 0.7, 0.9, 0.0)

@@ -21,6 +21,7 @@ __all__ = [
     "centroids_to_corners",
     "box_area",
     "iou",
+    "paired_iou",
     "clip_corners",
     "normalize_corners",
     "denormalize_corners",
@@ -86,6 +87,28 @@ def iou(boxes_a, boxes_b) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         result = np.where(union > 0, intersection / np.where(union > 0, union, 1), 0.0)
     return result
+
+
+def paired_iou(boxes_a, boxes_b, area_a=None, area_b=None) -> np.ndarray:
+    """Element-wise IoU of ``boxes_a[i]`` with ``boxes_b[i]`` (corners).
+
+    The same floating-point steps as :func:`iou`, so both give bit-identical values for a pair.
+
+    Args:
+        boxes_a, boxes_b: ``(n, 4)`` corners.
+        area_a, area_b: optional precomputed :func:`box_area` of each (for hot loops).
+
+    Returns:
+        ``(n,)`` IoU values.
+    """
+    area_a = box_area(boxes_a) if area_a is None else area_a
+    area_b = box_area(boxes_b) if area_b is None else area_b
+    inter_w = np.clip(np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0]), 0, None)
+    inter_h = np.clip(np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1]), 0, None)
+    intersection = inter_w * inter_h
+    union = area_a + area_b - intersection
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, intersection / np.where(union > 0, union, 1), 0.0)
 
 
 def clip_corners(corners, width: float = 1.0, height: float = 1.0) -> np.ndarray:

@@ -22,6 +22,7 @@ __all__ = [
     "VOC_CLASSES",
     "COCO_N_CLASSES",
     "SHAPES_CLASSES",
+    "IMAGENET_MEAN_RGB",
     "SSD300_VOC",
     "SSD300_COCO",
     "SSD512_VOC",
@@ -33,6 +34,9 @@ VOC_CLASSES = (
     "train", "tvmonitor",
 )  # fmt: skip
 COCO_N_CLASSES = 80
+#: ImageNet mean pixel in RGB order, as subtracted by the Caffe VGG16 (and Keras' "caffe" mode);
+#: also the fill colour of the augmentation's expand canvas (so it is ~0 after preprocessing).
+IMAGENET_MEAN_RGB = (123.68, 116.78, 103.94)
 #: Classes of the synthetic shapes dataset (``python -m ssd_lib.datasets shapes``); bars are
 #: long thin rectangles (aspect ratio 1:4 to 1:2 or 2:1 to 4:1), so anchor aspect ratios matter.
 SHAPES_CLASSES = ("circle", "square", "triangle", "bar")

@@ -28,9 +28,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .anchors import generate_anchors
-from .boxes import centroids_to_corners, check_boxes, iou
+from .boxes import box_area, centroids_to_corners, check_boxes, iou, paired_iou
 from .config import SSDConfig
-from .encoder import _corner_area, _paired_iou, decode_boxes
+from .encoder import decode_boxes
 
 __all__ = [
     "Candidates",
@@ -219,7 +219,7 @@ def _overlapping_pairs(boxes: np.ndarray, group: np.ndarray, iou_threshold: floa
     """
     n = len(boxes)
     x0, x1 = boxes[:, 0], boxes[:, 2]
-    area = _corner_area(boxes)
+    area = box_area(boxes)
     # Positions sorted by (group, x0); in that order each box's partners follow it, up to the
     # first box of its group that starts right of its window (a conservative, searchable key).
     by_x = np.lexsort((x0, group))
@@ -242,7 +242,7 @@ def _overlapping_pairs(boxes: np.ndarray, group: np.ndarray, iou_threshold: floa
         )
         i, j = np.minimum(by_x[p], by_x[q]), np.maximum(by_x[p], by_x[q])  # i before j
         # The same floating-point steps as boxes.iou (used for large groups): identical values.
-        overlapping = _paired_iou(boxes[i], area[i], boxes[j], area[j]) > iou_threshold
+        overlapping = paired_iou(boxes[i], boxes[j], area[i], area[j]) > iou_threshold
         sources.append(i[overlapping])
         targets.append(j[overlapping])
         start = stop

@@ -36,7 +36,7 @@ import heapq
 import numpy as np
 
 from .anchors import cell_box_shapes, cell_centers, generate_anchors
-from .boxes import centroids_to_corners, check_boxes, corners_to_centroids, iou
+from .boxes import box_area, centroids_to_corners, check_boxes, corners_to_centroids, iou, paired_iou
 from .config import SSDConfig
 
 __all__ = [
@@ -242,22 +242,6 @@ def _contains(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return keys[position] == queries if len(keys) else np.zeros(len(queries), dtype=bool)
 
 
-def _paired_iou(boxes_a: np.ndarray, area_a: np.ndarray, boxes_b: np.ndarray, area_b: np.ndarray):
-    """IoU of ``boxes_a[i]`` with ``boxes_b[i]`` (corners), with the same floating-point steps as
-    :func:`ssd_lib.boxes.iou`, so both give bit-identical values for the same pair."""
-    inter_w = np.clip(np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0]), 0, None)
-    inter_h = np.clip(np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1]), 0, None)
-    intersection = inter_w * inter_h
-    union = area_a + area_b - intersection
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, intersection / np.where(union > 0, union, 1), 0.0)
-
-
-def _corner_area(corners: np.ndarray) -> np.ndarray:
-    """Areas computed exactly as :func:`ssd_lib.boxes.box_area` does (for bit-identical IoU)."""
-    return np.clip(corners[:, 2] - corners[:, 0], 0, None) * np.clip(corners[:, 3] - corners[:, 1], 0, None)
-
-
 class _AnchorGroups:
     """The anchors of a config as groups on regular grids: one group per (layer, box in cell).
 
@@ -408,7 +392,7 @@ class SSDEncoder:
         self.matching = matching
         self.anchors = generate_anchors(config)
         self._anchor_corners = centroids_to_corners(self.anchors)
-        self._anchor_areas = _corner_area(self._anchor_corners)
+        self._anchor_areas = box_area(self._anchor_corners)
         self._groups = _AnchorGroups(config, self.anchors)
         # Anchors below this IoU with every box are background in both stages.
         self._min_useful_iou = neg_iou_limit if matching == "bipartite" else min(pos_iou_threshold, neg_iou_limit)
@@ -503,7 +487,7 @@ class SSDEncoder:
         groups = self._groups
         n_anchors = len(self.anchors)
         n_boxes, n_groups = len(gt_corners), len(groups.first)
-        gt_areas = _corner_area(gt_corners)  # (B,)
+        gt_areas = box_area(gt_corners)  # (B,)
         gt_centroids = corners_to_centroids(gt_corners)  # (B, 4)
 
         # 1. How far to search around each box: every anchor skipped for a box has IoU < reach.
@@ -514,7 +498,7 @@ class SSDEncoder:
         # 2. Candidate pairs, grouped by box (boxes in batch order), and their IoU.
         anchor, rectangle = groups.anchors_in_ranges(*groups.cell_ranges(gt_centroids, reach))
         box = rectangle // n_groups  # (P,)
-        pair_iou = _paired_iou(gt_corners[box], gt_areas[box], self._anchor_corners[anchor], self._anchor_areas[anchor])
+        pair_iou = paired_iou(gt_corners[box], self._anchor_corners[anchor], gt_areas[box], self._anchor_areas[anchor])
         pair_key = image_of_box[box] * n_anchors + anchor  # (image, anchor) as one number
 
         # 3. Bipartite stage. Each box's best candidate (lowest anchor on ties); where no two

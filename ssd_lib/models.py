@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .config import SSD300_VOC, SSD512_VOC, SSD_SMALL_SHAPES, SSDConfig
+from .config import IMAGENET_MEAN_RGB, SSD300_VOC, SSD512_VOC, SSD_SMALL_SHAPES, SSDConfig
 
 __all__ = [
     "IMAGENET_MEAN_RGB",
@@ -43,8 +43,6 @@ __all__ = [
     "receptive_fields",
 ]
 
-#: ImageNet mean pixel in RGB order, as subtracted by the Caffe VGG16 (and Keras' "caffe" mode).
-IMAGENET_MEAN_RGB = (123.68, 116.78, 103.94)
 #: The Keras VGG16 ImageNet weights with the fully connected top (needed for fc6/fc7).
 VGG16_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
 _VGG16_WEIGHTS_URL = (

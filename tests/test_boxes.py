@@ -11,6 +11,7 @@ from ssd_lib.boxes import (
     denormalize_corners,
     iou,
     normalize_corners,
+    paired_iou,
 )
 
 
@@ -85,3 +86,11 @@ def test_clip_and_normalize():
     normalized = normalize_corners(boxes, 300, 200)
     np.testing.assert_allclose(normalized, [[-10 / 300, 5 / 200, 310 / 300, 1.0]])
     np.testing.assert_allclose(denormalize_corners(normalized, 300, 200), boxes)
+
+
+def test_paired_iou_equals_the_diagonal_of_iou():
+    rng = np.random.default_rng(2)
+    a, b = random_corners(rng, 40), random_corners(rng, 40)
+    b[:10] = a[:10]  # identical pairs
+    np.testing.assert_array_equal(paired_iou(a, b), np.diag(iou(a, b)))
+    assert paired_iou(np.zeros((0, 4)), np.zeros((0, 4))).shape == (0,)

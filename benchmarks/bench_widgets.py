@@ -165,6 +165,25 @@ CASES += [
 ]  # fmt: skip
 
 
+# TrainingCurvesExplorer (notebook 08): the log of a 120-epoch run (mAP every 5 epochs); axes
+# limits and titles change with every move, so it re-renders the whole figure (no blitting).
+def training_curves_explorer():
+    import math
+
+    log = [{"epoch": epoch, "loss": 10.0 / epoch ** 0.5 + 0.1 * math.sin(epoch), "val_loss": 11.0 / epoch ** 0.5,
+            "val_mAP": 1.0 - 1.0 / epoch if epoch % 5 == 0 else math.nan,
+            "learning_rate": 1e-3 * 0.1 ** ((epoch > 80) + (epoch > 100))} for epoch in range(1, 121)]
+    return widgets.TrainingCurvesExplorer(log, title="120 epochs")
+
+
+CASES += [
+    Case("TrainingCurvesExplorer (120 epochs, smoothing)", training_curves_explorer,
+         lambda explorer: explorer.smoothing, [0.3, 0.6, 0.9, 0.0]),
+    Case("TrainingCurvesExplorer (120 epochs, epoch range)", training_curves_explorer,
+         lambda explorer: explorer.epochs, [(10, 120), (10, 60), (60, 120), (1, 120)]),
+]  # fmt: skip
+
+
 def time_case(case: Case) -> dict[str, float]:
     """Milliseconds: building the explorer (first full render), and the median and slowest
     redraw in wall-clock time and in this process's CPU time (closer to the wall-clock time of

@@ -26,6 +26,7 @@ from PIL import Image
 
 from .anchors import cell_box_shapes
 from .boxes import centroids_to_corners, check_boxes
+from .encoder import NEUTRAL, POSITIVE
 from .metrics import ELEVEN_RECALL_LEVELS, eleven_point_precisions, precision_envelope
 
 __all__ = [
@@ -683,8 +684,6 @@ __all__ += ["detection_labels", "DetectionArtist", "draw_detections", "show_scor
 
 
 # ------------------------------------------ matching and the loss (notebooks 03 and 04)
-from .encoder import NEUTRAL, POSITIVE  # noqa: E402
-
 #: Colour of the hard negatives the loss keeps (notebook 04).
 HARD_NEGATIVE_COLOR = "#d62728"
 
@@ -762,7 +761,8 @@ class TrainingCurvesArtist:
     """Loss curves on one axes, validation mAP and learning rate on another; updatable in place.
 
     Training and validation loss are drawn twice: faint (the logged values) and solid (smoothed
-    with :func:`smooth_curve`). The learning rate goes on a log-scale twin axis of the mAP axes.
+    with :func:`smooth_curve`). The learning rate shares the mAP axes as a fraction of its
+    largest value (dashed), which shows the schedule's shape without a second axis.
 
     Args:
         loss_ax, metric_ax: the two axes.
@@ -777,15 +777,12 @@ class TrainingCurvesArtist:
         loss_ax.set_xlabel("epoch")
         loss_ax.set_ylabel("loss")
         loss_ax.legend(loc="upper right", fontsize=8)
-        (self.map_line,) = metric_ax.plot([], [], "o-", color="tab:green", markersize=4, label="validation mAP")
-        metric_ax.set_ylim(0.0, 1.0)
+        (self.map_line,) = metric_ax.plot([], [], "o-", color="tab:green", markersize=4, label="validation mAP@0.5")
+        (self.rate_line,) = metric_ax.plot([], [], "--", color="tab:gray", linewidth=1,
+                                           label="learning rate / its maximum")  # fmt: skip
+        metric_ax.set_ylim(0.0, 1.05)
         metric_ax.set_xlabel("epoch")
-        metric_ax.set_ylabel("mAP@0.5")
-        self.rate_ax = metric_ax.twinx()
-        (self.rate_line,) = self.rate_ax.plot([], [], "--", color="tab:gray", linewidth=1, label="learning rate")
-        self.rate_ax.set_yscale("log")
-        self.rate_ax.set_ylabel("learning rate")
-        metric_ax.legend(handles=[self.map_line, self.rate_line], loc="lower right", fontsize=8)
+        metric_ax.legend(loc="lower right", fontsize=8)
 
     @staticmethod
     def _column(log, key) -> np.ndarray:
@@ -807,11 +804,11 @@ class TrainingCurvesArtist:
         evaluated = ~np.isnan(mean_ap)
         self.map_line.set_data(epoch[evaluated], mean_ap[evaluated])
         rate = self._column(log, "learning_rate")
-        positive = rate > 0
-        self.rate_line.set_data(epoch[positive], rate[positive])
-        for ax in (self.loss_ax, self.metric_ax, self.rate_ax):
-            ax.relim()
-            ax.autoscale_view(scalex=True, scaley=ax is not self.metric_ax)
+        known = ~np.isnan(rate)
+        peak = np.max(rate[known]) if known.any() else 1.0
+        self.rate_line.set_data(epoch[known], rate[known] / (peak if peak > 0 else 1.0))
+        self.loss_ax.relim()
+        self.loss_ax.autoscale_view()
         if len(epoch):
             self.loss_ax.set_xlim(epoch[0] - 0.5, epoch[-1] + 0.5)
             self.metric_ax.set_xlim(epoch[0] - 0.5, epoch[-1] + 0.5)

@@ -23,6 +23,7 @@ from .anchors import best_anchor_iou, cell_box_shapes, cell_centers, generate_an
 from .boxes import centroids_to_corners, check_boxes, clip_corners, corners_to_centroids
 from .config import SSD300_COCO, SSD300_VOC, SSD512_VOC, scale_schedule
 from .decoder import class_probabilities, decode_all_boxes, decode_detections, select_candidates
+from .encoder import BACKGROUND, NEUTRAL, POSITIVE, match
 from .viz import figure_to_png
 
 __all__ = ["Explorer"]
@@ -590,6 +591,7 @@ class DecoderExplorer(BlitExplorer):
             self.titles.append(ax.set_title("", fontsize=10))
         self.candidate_artist = viz.DetectionArtist(axes[0], class_names, max_labels=0, linewidth=1.0,
                                                     score_opacity=True)  # fmt: skip
+        self.candidate_artist.boxes.collection.set_antialiased(False)  # thousands of boxes: faster
         self.detection_artist = viz.DetectionArtist(axes[1], class_names, max_labels=6)
         super().__init__([self.image_slider, self.threshold_slider, self.iou_slider, self.top_k_slider],
                          figure)  # fmt: skip
@@ -630,9 +632,6 @@ __all__ += ["DecoderExplorer"]
 
 
 # ------------------------------------------------ matching and loss explorers (notebooks 03, 04)
-from .encoder import BACKGROUND, NEUTRAL, POSITIVE, match  # noqa: E402
-
-
 class MatchingExplorer(BlitExplorer):
     """Which anchors a photo's boxes get, as the matching thresholds and the anchors change.
 
@@ -857,12 +856,14 @@ __all__ += ["MatchingExplorer", "LossExplorer"]
 
 
 # ------------------------------------------------ training curves (notebook 08)
-class TrainingCurvesExplorer(Explorer):
+class TrainingCurvesExplorer(BlitExplorer):
     """Loss, validation mAP and learning rate of a training run, read from its ``log.csv``.
 
     Controls: ``smoothing`` (exponential moving average of the losses, as TensorBoard's
     slider), ``epochs`` (the range shown) and ``log_scale`` (loss axis). :meth:`refresh` re-reads
     the log, so a Keras callback calling it at every epoch end turns it into a live plot.
+    Moving ``smoothing`` redraws only the two smoothed lines (blitting); the other controls
+    change axes limits and titles and redraw the whole figure.
 
     Args:
         log: a ``log.csv`` path (:func:`ssd_lib.train.read_log` reads it) or a list of rows.
@@ -907,6 +908,15 @@ class TrainingCurvesExplorer(Explorer):
             if was_at_end:
                 self.epochs.value = (self.epochs.value[0], last)
         self.update()
+
+    def animated_artists(self) -> list:
+        return [self.artist.train_line, self.artist.val_line]
+
+    def update(self) -> None:
+        layout = (self.epochs.value, self.log_scale.value, len(self.rows), id(self.rows))
+        if layout != getattr(self, "_layout", None):  # limits or titles change: draw everything
+            self._layout, self._renderer = layout, None
+        super().update()
 
     def draw(self) -> None:
         self.artist.loss_ax.set_yscale("log" if self.log_scale.value else "linear")

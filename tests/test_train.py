@@ -1,0 +1,344 @@
+"""Tests of ssd_lib.train: schedules, checkpoints and resume, NaN stop, loss decrease, predict."""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ssd_lib import train as training  # noqa: E402
+from ssd_lib.config import SSDConfig  # noqa: E402
+from ssd_lib.encoder import SSDEncoder  # noqa: E402
+from ssd_lib.models import build_small_ssd  # noqa: E402
+from ssd_lib.pipeline import DetectionDataset  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A tiny detector: 32x32 inputs, maps 4, 2, 1, two classes (square, bar).
+TINY = SSDConfig(
+    image_height=32, image_width=32, n_classes=2, feature_map_sizes=(4, 2, 1),
+    aspect_ratios=((1.0, 2.0, 0.5),) * 3, scales=(0.25, 0.45, 0.7, 0.95),
+    class_names=("square", "bar"),
+)  # fmt: skip
+
+
+def build_tiny():
+    return build_small_ssd(TINY, width_multiplier=0.25, l2_regularization=0.0)
+
+
+def make_records(folder: Path, n: int, seed: int = 0, size=(40, 48)) -> list:
+    """``n`` PNG images (width x height = size) with one grey square or bar on black."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    width, height = size
+    for index in range(n):
+        label = int(rng.integers(1, 3))
+        box_w, box_h = (16, 16) if label == 1 else (28, 8)
+        x0, y0 = int(rng.integers(0, width - box_w)), int(rng.integers(0, height - box_h))
+        pixels = np.zeros((height, width, 3), np.uint8)
+        pixels[y0 : y0 + box_h, x0 : x0 + box_w] = 200
+        path = folder / f"{index:03d}.png"
+        Image.fromarray(pixels).save(path)
+        records.append({"image_path": str(path), "size": (width, height),
+                        "boxes": np.array([[x0, y0, x0 + box_w, y0 + box_h]], np.float32),
+                        "labels": np.array([label], np.int32), "difficult": np.zeros(1, bool)})  # fmt: skip
+    return records
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    return make_records(tmp_path_factory.mktemp("tiny_images"), 16)
+
+
+def dataset(records, batch_size=4):
+    return DetectionDataset(records, TINY, batch_size=batch_size, augment=False, seed=0)
+
+
+# ------------------------------------------------------------------------------ schedules
+def test_piecewise_schedule_golden_values():
+    schedule = training.learning_rate_schedule(1e-3, steps_per_epoch=10, decay_epochs=(2, 3))
+    rates = [float(schedule(step)) for step in (0, 19, 20, 29, 30, 100)]
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5], rel=1e-5)
+    by_steps = training.learning_rate_schedule(1e-3, decay_steps=(80_000, 100_000))
+    assert float(by_steps(79_999)) == pytest.approx(1e-3)
+    assert float(by_steps(80_000)) == pytest.approx(1e-4)
+    assert float(by_steps(100_000)) == pytest.approx(1e-5)
+    assert training.learning_rate_schedule(1e-3) == 1e-3  # no boundaries: constant
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    schedule = training.learning_rate_schedule(2e-3, steps_per_epoch=10, epochs=5, schedule="cosine",
+                                               warmup_epochs=1)  # fmt: skip
+    assert float(schedule(0)) == pytest.approx(0.0, abs=1e-9)
+    assert float(schedule(5)) == pytest.approx(1e-3, rel=1e-4)  # halfway through the warm-up
+    assert float(schedule(10)) == pytest.approx(2e-3, rel=1e-4)  # the peak
+    assert float(schedule(30)) == pytest.approx(1e-3, rel=1e-3)  # halfway through the decay
+    assert float(schedule(50)) == pytest.approx(0.0, abs=1e-9)
+    rates = [float(schedule(step)) for step in range(10, 51)]
+    assert all(b <= a + 1e-12 for a, b in zip(rates, rates[1:]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(schedule="step"), "schedule must be"),
+        (dict(decay_epochs=(2,), decay_steps=(5,)), "not both"),
+        (dict(decay_steps=(50, 40)), "increasing"),
+        (dict(warmup_epochs=1), "needs schedule='cosine'"),
+        (dict(learning_rate=0.0), "must be > 0"),
+    ],
+)
+def test_schedule_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        training.learning_rate_schedule(**kwargs)
+
+
+def test_make_optimizer():
+    sgd = training.make_optimizer("sgd", 1e-3, momentum=0.9)
+    assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.9
+    assert isinstance(training.make_optimizer("adam", 1e-3), keras.optimizers.Adam)
+    with pytest.raises(ValueError, match="'sgd' or 'adam'"):
+        training.make_optimizer("rmsprop")
+
+
+def test_configure_devices_on_cpu_keeps_float32():
+    setup = training.configure_devices("auto")
+    try:
+        assert setup.gpus == [] and setup.precision == "float32" and setup.strategy is None
+        assert keras.mixed_precision.global_policy().name == "float32"
+        assert "CPU only" in setup.describe()
+        with pytest.raises(ValueError, match="precision must be one of"):
+            training.configure_devices("float8")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# ------------------------------------------------------------------------------ training
+def test_a_few_steps_lower_the_loss_and_log_the_map(records, tmp_path):
+    keras.utils.set_random_seed(0)
+    data = dataset(records)
+    result = training.train(build_tiny, TINY, data, tmp_path / "run", epochs=4, val_records=records[:4],
+                            map_every=2, optimizer="adam", learning_rate=3e-3, tensorboard=False,
+                            verbose=0)  # fmt: skip
+    losses = [row["loss"] for row in result.log]
+    assert [row["epoch"] for row in result.log] == [1, 2, 3, 4]
+    assert all(math.isfinite(loss) for loss in losses)
+    assert losses[-1] < 0.8 * losses[0]
+    maps = [row["val_mAP"] for row in result.log]
+    assert math.isnan(maps[0]) and math.isnan(maps[2])  # evaluated every 2 epochs only
+    assert 0.0 <= maps[1] <= 1.0 and 0.0 <= maps[3] <= 1.0
+    assert [row["learning_rate"] for row in result.log] == pytest.approx([3e-3] * 4)
+    assert (tmp_path / "run" / "checkpoint" / "model.weights.h5").exists()
+    assert result.initial_epoch == 0 and result.epochs == 4
+    # Training again with the same folder does nothing more: all epochs are done.
+    again = training.train(build_tiny, TINY, data, tmp_path / "run", epochs=4, optimizer="adam",
+                           learning_rate=3e-3, tensorboard=False, verbose=0)  # fmt: skip
+    assert again.initial_epoch == 4 and len(again.log) == 4
+
+    # The checkpoint holds the final weights and optimizer state (Adam moments, step counter).
+    model = build_tiny()
+    model.compile(optimizer=training.make_optimizer("adam", 1e-3), loss="mse")
+    assert training.load_checkpoint(model, tmp_path / "run")["epoch"] == 4
+    for saved, loaded in zip(result.model.weights + result.model.optimizer.variables,
+                             model.weights + model.optimizer.variables):  # fmt: skip
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(loaded))
+    assert int(model.optimizer.iterations) == 4 * len(data)
+
+    # A checkpoint is refused by another architecture or another optimizer, naming the folder.
+    wider = build_small_ssd(TINY, width_multiplier=0.5, l2_regularization=0.0)
+    wider.compile(optimizer=training.make_optimizer("adam", 1e-3), loss="mse")
+    with pytest.raises(ValueError, match="checkpoint.*does not fit"):
+        training.load_checkpoint(wider, tmp_path / "run")
+    other_optimizer = build_tiny()
+    other_optimizer.compile(optimizer=training.make_optimizer("sgd", 1e-3, momentum=0.0), loss="mse")
+    with pytest.raises(ValueError, match="another model or optimizer"):
+        training.load_checkpoint(other_optimizer, tmp_path / "run")
+    assert training.load_checkpoint(model, tmp_path / "empty") is None
+
+
+_KILLED_RUN = textwrap.dedent(
+    """
+    import os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import keras
+    sys.path.insert(0, {tests!r})
+    import test_train as helpers
+    from ssd_lib import train as training
+
+    class KillInEpoch3(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 2 and batch == 1:
+                os._exit(9)  # like a kill -9: no clean-up, no saving
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    keras.utils.set_random_seed(0)
+    records = helpers.make_records(__import__("pathlib").Path({images!r}), 16)
+    training.train(helpers.build_tiny, helpers.TINY, helpers.dataset(records), {out!r}, epochs=5,
+                   optimizer="sgd", learning_rate=0.02, decay_epochs=(3,), tensorboard=False,
+                   verbose=0, callbacks=[KillInEpoch3()])
+    """
+)
+
+
+def test_resume_after_a_kill_continues_from_the_last_epoch(tmp_path, capsys):
+    out = tmp_path / "run"
+    script = tmp_path / "killed_run.py"
+    script.write_text(_KILLED_RUN.format(tests=str(REPO / "tests"), images=str(tmp_path / "images"), out=str(out)))
+    killed = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 9, killed.stderr[-2000:]
+    before = training.read_log(out / "log.csv")
+    assert [row["epoch"] for row in before] == [1, 2]  # epoch 3 was under way
+    state = training.load_checkpoint(build_tiny(), out)
+    assert state["epoch"] == 2
+
+    records = make_records(tmp_path / "images", 16)
+    data = dataset(records)
+    result = training.train(build_tiny, TINY, data, out, epochs=5, optimizer="sgd", learning_rate=0.02,
+                            decay_epochs=(3,), tensorboard=False, verbose=0)  # fmt: skip
+    assert "resuming after epoch 2 of 5" in capsys.readouterr().out
+    assert result.initial_epoch == 2
+    after = training.read_log(out / "log.csv")
+    assert [row["epoch"] for row in after] == [1, 2, 3, 4, 5]  # continuous, nothing repeated
+    for old, new in zip(before, after):
+        assert old == pytest.approx(new, nan_ok=True)  # the first epochs' rows are kept as they were
+    # The optimizer's step counter went on from the checkpoint (nothing lost, nothing repeated),
+    # so the schedule continued: 0.02 until epoch 3, then 0.002.
+    assert int(result.model.optimizer.iterations) == 5 * len(data)
+    assert [row["learning_rate"] for row in after] == pytest.approx([0.02, 0.02, 0.002, 0.002, 0.002])
+
+
+class _PoisonWeights(keras.callbacks.Callback):
+    """Sets the first kernel to NaN after batch 2 of epoch 2: batch 3 gives a NaN loss."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 1 and batch == 1:
+            kernel = self.model.get_layer("stage1_conv1").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
+
+
+def test_nan_loss_stops_training_with_a_clear_message(records, tmp_path):
+    keras.utils.set_random_seed(0)
+    with pytest.raises(training.TrainingDivergedError) as raised:
+        training.train(build_tiny, TINY, dataset(records), tmp_path / "run", epochs=4, tensorboard=False,
+                       verbose=0, callbacks=[_PoisonWeights()])  # fmt: skip
+    message = str(raised.value)
+    assert "the loss became nan at epoch 2, batch 3" in message
+    assert "lower learning rate" in message and "resumes from the last checkpoint" in message
+    # Epoch 1 was saved; the diverged epoch 2 is logged (NaN) but not checkpointed; 3-4 never ran.
+    assert training.load_checkpoint(build_tiny(), tmp_path / "run")["epoch"] == 1
+    log = training.read_log(tmp_path / "run" / "log.csv")
+    assert [row["epoch"] for row in log] == [1, 2]
+    assert math.isfinite(log[0]["loss"]) and math.isnan(log[1]["loss"])
+
+
+def test_tensorboard_without_the_package_says_what_to_install(records, tmp_path):
+    pytest.importorskip("tensorflow")
+    if training._tensorboard_installed():
+        pytest.skip("tensorboard is installed")
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        training.train(build_tiny, TINY, dataset(records[:4]), tmp_path / "run", epochs=1, tensorboard=True)
+
+
+_JAX_STEPS = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    import keras, numpy as np, pathlib
+    import test_train as helpers
+    from ssd_lib import train as training
+    assert keras.backend.backend() == "jax"
+    keras.utils.set_random_seed(0)
+    records = helpers.make_records(pathlib.Path({images!r}), 16)
+    result = training.train(helpers.build_tiny, helpers.TINY, helpers.dataset(records), {out!r}, epochs=4,
+                            optimizer="adam", learning_rate=3e-3, tensorboard=False, verbose=0)
+    losses = [row["loss"] for row in result.log]
+    print("losses", losses)
+    assert losses[-1] < 0.8 * losses[0], losses
+    """
+)
+
+
+def test_a_few_steps_lower_the_loss_under_jax(tmp_path):
+    pytest.importorskip("jax")
+    script = tmp_path / "jax_steps.py"
+    script.write_text(_JAX_STEPS.format(tests=str(REPO / "tests"), images=str(tmp_path / "images"),
+                                        out=str(tmp_path / "run")))  # fmt: skip
+    environment = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO, env=environment, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------ predict
+def _constant_model(y_pred):
+    """A model that ignores its input and outputs ``y_pred`` for every image."""
+    images = keras.Input((TINY.image_height, TINY.image_width, 3))
+    constant = keras.ops.convert_to_tensor(y_pred[None])
+    output = keras.layers.Lambda(lambda x: keras.ops.reshape(x[:, 0, 0, 0], (-1, 1, 1)) * 0.0 + constant)(images)
+    return keras.Model(images, output)
+
+
+def test_predict_maps_boxes_to_each_image_pixels():
+    # The perfect prediction for one box given in model-input pixels (32 x 32).
+    box = np.array([[1, 4.0, 8.0, 20.0, 16.0]])  # class 1, corners
+    y_true = SSDEncoder(TINY)([box])[0]  # (n_anchors, 5)
+    y_pred = np.zeros((TINY.n_anchors, TINY.n_classes + 5), np.float32)
+    positive = y_true[:, 0] > 0
+    y_pred[:, 0] = 10.0  # background everywhere ...
+    y_pred[positive, 0], y_pred[positive, 1] = 0.0, 10.0  # ... but class 1 on the matched anchors
+    y_pred[:, -4:] = y_true[:, 1:]
+    model = _constant_model(y_pred)
+    wide = np.zeros((50, 200, 3), np.uint8)  # width 200, height 50
+    same = np.zeros((32, 32, 3), np.float32)
+    detections = training.predict(model, [wide, same], TINY, confidence_threshold=0.5)
+    assert len(detections) == 2
+    scale = np.array([200 / 32, 50 / 32, 200 / 32, 50 / 32])
+    np.testing.assert_allclose(detections[0][0, 2:], box[0, 1:] * scale, rtol=1e-4)
+    np.testing.assert_allclose(detections[1][0, 2:], box[0, 1:], rtol=1e-4)
+    assert detections[0][0, 0] == 1 and detections[0][0, 1] > 0.99
+    single = training.predict(model, wide, TINY, confidence_threshold=0.5)  # one image, not a list
+    assert len(single) == 1 and np.allclose(single[0], detections[0])
+    with pytest.raises(ValueError, match="image 0 must be"):
+        training.predict(model, [np.zeros((10, 10))], TINY)
+
+
+# ------------------------------------------------------------------------------ logs, command line
+def test_csv_log_drops_rows_after_the_checkpoint(tmp_path):
+    path = tmp_path / "log.csv"
+    logger = training.EpochCSVLogger(path)
+    for epoch in range(3):
+        logger.on_epoch_begin(epoch)
+        logger.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_mAP": math.nan if epoch == 0 else 0.5})
+    assert [row["epoch"] for row in training.read_log(path)] == [1, 2, 3]
+    resumed = training.EpochCSVLogger(path, initial_epoch=2)  # epoch 3 was written, not checkpointed
+    resumed.on_train_begin()
+    rows = training.read_log(path)
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert math.isnan(rows[0]["val_mAP"]) and rows[1]["val_mAP"] == 0.5 and rows[1]["loss"] == 0.5
+
+
+def test_command_line_trains_and_writes_a_summary(tmp_path):
+    from ssd_lib.datasets import make_shapes_dataset
+
+    data = make_shapes_dataset(tmp_path / "shapes", 4, 2, 0, image_size=96)
+    out = tmp_path / "run"
+    arguments = ["--preset", "small_shapes", "--data", str(data), "--out", str(out), "--epochs", "1",
+                 "--batch-size", "2", "--steps-per-epoch", "1", "--width-multiplier", "0.25",
+                 "--no-tensorboard", "--verbose", "0"]  # fmt: skip
+    assert training.main(arguments) == 0
+    for name in ("final.weights.h5", "summary.json", "log.csv", "settings.json", "checkpoint"):
+        assert (out / name).exists(), name
+    assert training.main(["--preset", "small_shapes", "--data", str(tmp_path), "--out", str(out)]) == 1

@@ -225,7 +225,8 @@ class _PoisonWeights(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.epoch == 1 and batch == 1:
-            kernel = self.model.get_layer("stage1_conv1").kernel
+            first_convolution = next(layer for layer in self.model.layers if isinstance(layer, keras.layers.Conv2D))
+            kernel = first_convolution.kernel
             kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
 
 

@@ -776,7 +776,6 @@ class TrainingCurvesArtist:
         (self.val_line,) = loss_ax.plot([], [], color="tab:orange", linewidth=2, label="validation loss")
         loss_ax.set_xlabel("epoch")
         loss_ax.set_ylabel("loss")
-        loss_ax.legend(loc="upper right", fontsize=8)
         (self.map_line,) = metric_ax.plot([], [], "o-", color="tab:green", markersize=4, label="validation mAP@0.5")
         (self.rate_line,) = metric_ax.plot([], [], "--", color="tab:gray", linewidth=1,
                                            label="learning rate / its maximum")  # fmt: skip
@@ -800,6 +799,8 @@ class TrainingCurvesArtist:
             values = self._column(log, key)
             raw.set_data(epoch, values)
             line.set_data(epoch, smooth_curve(values, smoothing))
+        logged = [line for line in (self.train_line, self.val_line) if np.isfinite(line.get_ydata()).any()]
+        self.loss_ax.legend(handles=logged, loc="upper right", fontsize=8)  # no entry for a loss never logged
         mean_ap = self._column(log, "val_mAP")
         evaluated = ~np.isnan(mean_ap)
         self.map_line.set_data(epoch[evaluated], mean_ap[evaluated])

@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 	printf 'c.IPKernelApp.capture_fd_output = False\n' > $(VENV)/etc/ipython/ipython_kernel_config.py
 	touch $@
 
+# As root (containers, cloud machines) JupyterLab refuses to start without --allow-root.
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/e2e notebooks $(NBVAL)

@@ -48,6 +48,7 @@ __all__ = [
     "encode_boxes",
     "decode_boxes",
     "SSDEncoder",
+    "record_to_gt_rows",
 ]
 
 #: Label of an anchor that matches no box (class 0), in ``y_true`` and in :attr:`MatchResult.state`.
@@ -342,6 +343,23 @@ class _AnchorGroups:
         col = col_lo.ravel()[rectangle] + local % width
         anchor = self.first[group] + (row * self.cols[group] + col) * self.boxes_per_cell[group]
         return anchor, rectangle
+
+
+def record_to_gt_rows(record, config: SSDConfig) -> np.ndarray:
+    """A dataset record's boxes as :class:`SSDEncoder` input, for its image resized to the model.
+
+    Args:
+        record: a dataset record (``ssd_lib.datasets``): ``size`` (width, height), ``boxes``
+            (k, 4) pixel corners, ``labels`` (k,).
+        config: gives the model input size.
+
+    Returns:
+        ``(k, 5)`` rows ``[class_id, xmin, ymin, xmax, ymax]`` in pixels of the model input.
+    """
+    width, height = record["size"]
+    scale = np.array([config.image_width / width, config.image_height / height] * 2)
+    boxes = np.asarray(record["boxes"], dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([np.asarray(record["labels"], dtype=np.float64)[:, None], boxes * scale], axis=1)
 
 
 class SSDEncoder:

@@ -412,3 +412,13 @@ def test_anchor_groups_describe_the_anchor_grid(config):
         rebuilt[index] = np.stack([groups.x0[g] + cols * groups.step_x[g], groups.y0[g] + rows * groups.step_y[g],
                                    np.full(rows.shape, groups.width[g]), np.full(rows.shape, groups.height[g])], -1)  # fmt: skip
     np.testing.assert_allclose(rebuilt, unclipped, atol=1e-12)
+
+
+def test_record_to_gt_rows_scales_boxes_with_the_image():
+    from ssd_lib.config import SSD300_VOC
+    from ssd_lib.encoder import record_to_gt_rows
+
+    record = {"size": (600, 150), "boxes": np.array([[60.0, 15.0, 300.0, 150.0]]), "labels": np.array([3])}
+    np.testing.assert_allclose(record_to_gt_rows(record, SSD300_VOC), [[3, 30, 30, 150, 300]])
+    empty = {"size": (10, 10), "boxes": np.zeros((0, 4)), "labels": np.zeros(0, int)}
+    assert record_to_gt_rows(empty, SSD300_VOC).shape == (0, 5)

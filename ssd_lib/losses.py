@@ -54,19 +54,43 @@ def softmax_cross_entropy(labels, logits):
     return -ops.sum(one_hot * log_probabilities, axis=-1)
 
 
+#: Rows whose mining keeps at most this many values find the cut-off with a partial sort
+#: (``top_k``), much faster than a full sort of thousands of anchors (on a CPU under XLA:
+#: 5 ms instead of 115 ms for 32 x 18 420 values); larger ``n_keep`` falls back to ``sort``.
+PARTIAL_SORT_SIZE = 512
+
+
+def _kth_largest(values, n_keep):
+    """``(rows, 1)``: the ``n_keep[row]``-th largest of each row of ``values`` ``(rows, n)``
+    (``n_keep`` clipped to ``1..n``). Both branches give the same value: ``top_k`` returns the
+    first entries of the descending sort."""
+    n = ops.shape(values)[1]
+    position = ops.clip(n_keep - 1, 0, n - 1)[:, None]  # (rows, 1)
+
+    def from_sort():
+        return ops.take_along_axis(-ops.sort(-values, axis=1), position, axis=1)
+
+    if not isinstance(n, int) or n <= PARTIAL_SORT_SIZE:
+        return from_sort()
+
+    def from_top_k():
+        largest, _ = ops.top_k(values, PARTIAL_SORT_SIZE)  # (rows, PARTIAL_SORT_SIZE), descending
+        return ops.take_along_axis(largest, ops.minimum(position, PARTIAL_SORT_SIZE - 1), axis=1)
+
+    return ops.cond(ops.max(n_keep) <= PARTIAL_SORT_SIZE, from_top_k, from_sort)
+
+
 def _hardest(values, n_keep):
     """``(rows, n)`` float mask of the ``n_keep[row]`` largest ``values`` of each row.
 
     Ties are broken by position (lower index first) without relying on a stable sort: the
-    ``n_keep``-th largest value ``v`` is found by sorting the values only; every value above
-    ``v`` is kept, and of the values equal to ``v`` the first ones in index order (counted with
-    a cumulative sum) fill the remaining places. See notebooks/04_loss.ipynb, "Mining step by
-    step". Callers make sure ``n_keep`` <= the number of entries that should compete.
+    ``n_keep``-th largest value ``v`` is found by sorting the values only (:func:`_kth_largest`);
+    every value above ``v`` is kept, and of the values equal to ``v`` the first ones in index
+    order (counted with a cumulative sum) fill the remaining places. See
+    notebooks/04_loss.ipynb, "Mining step by step". Callers make sure ``n_keep`` <= the number
+    of entries that should compete.
     """
-    n = ops.shape(values)[1]
-    descending = -ops.sort(-values, axis=1)  # (rows, n)
-    position = ops.clip(n_keep - 1, 0, n - 1)[:, None]  # (rows, 1)
-    kth_value = ops.take_along_axis(descending, position, axis=1)  # (rows, 1)
+    kth_value = _kth_largest(values, n_keep)  # (rows, 1)
     above = values > kth_value
     equal = ops.cast(values == kth_value, "int32")
     places_left = n_keep[:, None] - ops.sum(ops.cast(above, "int32"), axis=1, keepdims=True)

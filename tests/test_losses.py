@@ -145,6 +145,28 @@ def test_batch_mining_differs_from_per_image_mining():
         assert float(SSDLoss(neg_pos_ratio=1, mining=mining)(y_true, y_pred)) == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("positive_share", [0.01, 0.3])  # n_keep below / above PARTIAL_SORT_SIZE
+def test_partial_sort_and_full_sort_paths_match_the_reference(positive_share, compiled):
+    import tensorflow as tf
+
+    from ssd_lib.losses import PARTIAL_SORT_SIZE
+
+    rng = np.random.default_rng(5)
+    y_true, y_pred = make_case(rng, batch=2, n_anchors=3 * PARTIAL_SORT_SIZE, positive_share=positive_share)
+    y_pred = np.round(y_pred)  # few distinct logits: many ties at the cut-off
+    loss = SSDLoss()
+    n_keep = 3 * (y_true[..., 0] > 0).sum(axis=1)
+    assert (n_keep <= PARTIAL_SORT_SIZE).all() if positive_share < 0.1 else (n_keep > PARTIAL_SORT_SIZE).any()
+    terms = loss.terms
+    if compiled:
+        terms = tf.function(loss.terms, jit_compile=True)
+    got = {key: keras.ops.convert_to_numpy(value) for key, value in terms(y_true, y_pred).items()}
+    expected, expected_kept = reference_loss(y_true, y_pred)
+    np.testing.assert_array_equal(got["kept_negative_mask"] > 0, expected_kept)
+    np.testing.assert_allclose(float(got["total"]), expected, rtol=1e-5)
+
+
 def test_no_positives_gives_finite_loss_and_gradients():
     import tensorflow as tf
 
@@ -247,7 +269,7 @@ def test_same_results_under_jax_backend(tmp_path):
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed (pip install jax): the JAX-backend test cannot run")
     rng = np.random.default_rng(11)
-    y_true, y_pred = make_case(rng)
+    y_true, y_pred = make_case(rng, n_anchors=1200, positive_share=0.02)  # per-image: the top_k path
     y_pred[:, :, :4] = np.round(y_pred[:, :, :4])  # coarse logits: many ties among negatives
     np.savez(tmp_path / "case.npz", y_true=y_true, y_pred=y_pred)
     script = tmp_path / "run_jax.py"

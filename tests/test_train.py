@@ -343,3 +343,16 @@ def test_command_line_trains_and_writes_a_summary(tmp_path):
     for name in ("final.weights.h5", "summary.json", "log.csv", "settings.json", "checkpoint"):
         assert (out / name).exists(), name
     assert training.main(["--preset", "small_shapes", "--data", str(tmp_path), "--out", str(out)]) == 1
+    assert training.main([*arguments[:6], "--pos-iou-threshold", "1.5"]) == 1  # a clear error, no traceback
+
+
+def test_command_line_options_default_to_the_presets_recipe():
+    required = ["--data", "data/shapes", "--out", "runs/x"]
+    small, _ = training._parse_arguments(["--preset", "small_shapes", *required])
+    recipe = training.presets()["small_shapes"].recipe
+    assert (small.crop, small.jit, small.batch_size) == (recipe["crop"], recipe["jit"], recipe["batch_size"])
+    voc, _ = training._parse_arguments(["--preset", "ssd300_voc", *required])
+    assert (voc.crop, voc.jit, voc.expand_max_ratio, voc.schedule) == (True, "auto", 4.0, "piecewise")
+    overridden, _ = training._parse_arguments(["--preset", "small_shapes", *required, "--crop", "--jit", "off"])
+    assert (overridden.crop, overridden.jit) == (True, "off")
+    assert training._parse_arguments(["--preset", "ssd300_voc", *required, "--no-crop"])[0].crop is False

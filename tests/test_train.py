@@ -316,6 +316,23 @@ def test_predict_maps_boxes_to_each_image_pixels():
         training.predict(model, [np.zeros((10, 10))], TINY)
 
 
+# ------------------------------------------------------------------------------ the shipped model
+def test_shipped_small_model_reaches_the_required_map(tmp_path):
+    """The weights in data/models reach mAP@0.5 >= 0.85 (VOC07 11-point) on the 500 shapes
+    validation images, regenerated from their seed, and the figure recorded beside them."""
+    from ssd_lib.datasets import load_image, make_shapes_dataset, parse_voc
+    from ssd_lib.metrics import evaluate
+
+    model, config, info = training.load_shipped_model("small_ssd_shapes")
+    root = make_shapes_dataset(tmp_path / "shapes", n_train=0, n_val=info["val_images"], seed=0)
+    records = parse_voc(root, "val", config.class_names)
+    detections = training.predict(model, [load_image(record["image_path"]) for record in records], config,
+                                  batch_size=16)  # fmt: skip
+    result = evaluate(detections, records, n_classes=config.n_classes, mode="11point")
+    assert result.mean_average_precision >= 0.85
+    assert result.mean_average_precision == pytest.approx(info["val_mAP_11point"], abs=0.005)
+
+
 # ------------------------------------------------------------------------------ logs, command line
 def test_csv_log_drops_rows_after_the_checkpoint(tmp_path):
     path = tmp_path / "log.csv"
@@ -353,6 +370,8 @@ def test_command_line_options_default_to_the_presets_recipe():
     assert (small.crop, small.jit, small.batch_size) == (recipe["crop"], recipe["jit"], recipe["batch_size"])
     voc, _ = training._parse_arguments(["--preset", "ssd300_voc", *required])
     assert (voc.crop, voc.jit, voc.expand_max_ratio, voc.schedule) == (True, "auto", 4.0, "piecewise")
+    assert (small.pos_iou_threshold, small.neg_iou_limit) == (recipe["pos_iou_threshold"], recipe["neg_iou_limit"])
+    assert (voc.pos_iou_threshold, voc.neg_iou_limit) == (None, None)  # left to SSDEncoder's defaults
     overridden, _ = training._parse_arguments(["--preset", "small_shapes", *required, "--crop", "--jit", "off"])
     assert (overridden.crop, overridden.jit) == (True, "off")
     assert training._parse_arguments(["--preset", "ssd300_voc", *required, "--no-crop"])[0].crop is False

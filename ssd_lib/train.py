@@ -898,8 +898,9 @@ def main(argv=None) -> int:
     augmentation = SSDAugmentation(config.image_height, config.image_width, expansion=expansion,
                                    **({} if arguments.crop else {"cropping": None}))  # fmt: skip
     try:
-        matching = {name: getattr(arguments, name) for name in ("pos_iou_threshold", "neg_iou_limit")}
-        encoder = SSDEncoder(config, **{name: value for name, value in matching.items() if value is not None})
+        matching = {name: getattr(arguments, name) for name in ("pos_iou_threshold", "neg_iou_limit")
+                    if getattr(arguments, name) is not None}  # fmt: skip
+        encoder = SSDEncoder(config, **matching)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Median redraw time of every explorer in ssd_lib.widgets when one control moves.
+"""Median redraw time of every explorer in ssd_lib.explorers when one control moves.
 
 Run from the repository root: ``.venv/bin/python benchmarks/bench_widgets.py``. A redraw is what
 a slider move costs in the notebook: the observer's ``update()`` (the explorer's ``draw()`` plus
@@ -22,9 +22,16 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ssd_lib import widgets  # noqa: E402
 from ssd_lib.anchors import records_to_normalized_corners  # noqa: E402
 from ssd_lib.datasets import load_image, parse_voc  # noqa: E402
+from ssd_lib.explorers.anchor_grids import AnchorGridExplorer  # noqa: E402
+from ssd_lib.explorers.anchor_scales import ASPECT_RATIO_SETS, AnchorScaleExplorer  # noqa: E402
+from ssd_lib.explorers.augmentation import AugmentationExplorer  # noqa: E402
+from ssd_lib.explorers.decoder import DecoderExplorer  # noqa: E402
+from ssd_lib.explorers.loss import LossExplorer  # noqa: E402
+from ssd_lib.explorers.matching import MatchingExplorer  # noqa: E402
+from ssd_lib.explorers.model import ModelExplorer  # noqa: E402
+from ssd_lib.explorers.training import TrainingCurvesExplorer  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 REPEATS = 4  # passes over each case's values
@@ -49,25 +56,25 @@ def sample_photo(image_id: str = "astronaut"):
 CASES: list[Case] = [
     Case(
         "AnchorScaleExplorer (SSD300, s_min slider)",
-        lambda: widgets.AnchorScaleExplorer(records_to_normalized_corners(sample_records())),
+        lambda: AnchorScaleExplorer(records_to_normalized_corners(sample_records())),
         lambda explorer: explorer.min_scale,
         [0.15, 0.18, 0.22, 0.25, 0.2],
     ),
     Case(
         "AnchorScaleExplorer (SSD300, aspect-ratio set)",
-        lambda: widgets.AnchorScaleExplorer(records_to_normalized_corners(sample_records())),
+        lambda: AnchorScaleExplorer(records_to_normalized_corners(sample_records())),
         lambda explorer: explorer.aspect_ratio_set,
-        list(widgets.ASPECT_RATIO_SETS)[1:] + ["as preset"],
+        list(ASPECT_RATIO_SETS)[1:] + ["as preset"],
     ),
     Case(
         "AnchorGridExplorer (SSD300 layer 0 on a 512x512 photo, row slider)",
-        lambda: widgets.AnchorGridExplorer(sample_photo()),
+        lambda: AnchorGridExplorer(sample_photo()),
         lambda explorer: explorer.row,
         [5, 10, 15, 20, 25, 30, 19],
     ),
     Case(
         "AnchorGridExplorer (SSD300, layer slider)",
-        lambda: widgets.AnchorGridExplorer(sample_photo()),
+        lambda: AnchorGridExplorer(sample_photo()),
         lambda explorer: explorer.layer,
         [1, 2, 3, 4, 5, 0],
     ),
@@ -83,7 +90,7 @@ def ssd300_explorer():
     from ssd_lib.config import SSD300_VOC
     from ssd_lib.models import build_ssd300
 
-    return widgets.ModelExplorer(build_ssd300(SSD300_VOC), SSD300_VOC, sample_photo())
+    return ModelExplorer(build_ssd300(SSD300_VOC), SSD300_VOC, sample_photo())
 
 
 CASES += [
@@ -98,7 +105,7 @@ CASES += [
 def augmentation_explorer():
     records = sample_records()
     record = next(r for r in records if Path(r["image_path"]).stem == "astronaut")
-    return widgets.AugmentationExplorer(sample_photo(), record["boxes"], record["labels"],
+    return AugmentationExplorer(sample_photo(), record["boxes"], record["labels"],
                                         class_names=records.class_names)  # fmt: skip
 
 
@@ -119,7 +126,7 @@ def decoder_explorer():
 
     photo = np.asarray(Image.fromarray(sample_photo()).resize((300, 300)))
     y_pred = trained_like_predictions(SSD300_VOC, 4)
-    return widgets.DecoderExplorer(np.stack([photo] * 4), y_pred, SSD300_VOC)
+    return DecoderExplorer(np.stack([photo] * 4), y_pred, SSD300_VOC)
 
 
 CASES += [
@@ -134,7 +141,7 @@ CASES += [
 # batch of 2 (astronaut, cat) encoded for SSD300 (8732 anchors, 20 classes).
 def matching_explorer():
     record = next(r for r in sample_records() if Path(r["image_path"]).stem == "astronaut")
-    return widgets.MatchingExplorer(sample_photo(), record["boxes"])
+    return MatchingExplorer(sample_photo(), record["boxes"])
 
 
 def loss_explorer():
@@ -149,7 +156,7 @@ def loss_explorer():
         width, height = records[name]["size"]
         boxes = records[name]["boxes"] / np.array([width, height, width, height]) * 300
         batch.append(np.concatenate([np.ones((len(boxes), 1)), boxes], axis=1))
-    return widgets.LossExplorer(sample_photo(), SSDEncoder(SSD300_VOC)(batch), SSD300_VOC,
+    return LossExplorer(sample_photo(), SSDEncoder(SSD300_VOC)(batch), SSD300_VOC,
                                 gt_boxes=records["astronaut"]["boxes"])  # fmt: skip
 
 
@@ -173,7 +180,7 @@ def training_curves_explorer():
     log = [{"epoch": epoch, "loss": 10.0 / epoch ** 0.5 + 0.1 * math.sin(epoch), "val_loss": 11.0 / epoch ** 0.5,
             "val_mAP": 1.0 - 1.0 / epoch if epoch % 5 == 0 else math.nan,
             "learning_rate": 1e-3 * 0.1 ** ((epoch > 80) + (epoch > 100))} for epoch in range(1, 121)]
-    return widgets.TrainingCurvesExplorer(log, title="120 epochs")
+    return TrainingCurvesExplorer(log, title="120 epochs")
 
 
 CASES += [

@@ -7,7 +7,8 @@ Modules, in the order the notebooks meet them:
 - ``anchors``: the scale schedule and the anchor (prior/default box) grid.
 - ``encoder``, ``losses``, ``decoder``, ``metrics``, ``models``, ``datasets``,
   ``augment``, ``pipeline``, ``train``: the rest of the detector.
-- ``viz``, ``widgets``: drawing and the interactive explorers of the notebooks.
+- ``viz``: drawing, one module per concept (``viz.palette``: the course's colours).
+- ``explorers``: the notebooks' interactive explorers, one module per notebook.
 """
 
 __version__ = "0.1.0"

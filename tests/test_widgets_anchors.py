@@ -1,4 +1,4 @@
-"""The anchor explorers of notebooks 01-02 (ssd_lib.widgets), driven headless: every control is
+"""The anchor explorers of notebooks 01-02 (ssd_lib.explorers), driven headless: every control is
 moved and what was drawn (artist data, titles, state) is checked against the library."""
 
 import dataclasses
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from explorer_checks import assert_static_picture
 
 from ssd_lib import viz
 from ssd_lib.anchors import (
@@ -19,7 +20,8 @@ from ssd_lib.anchors import (
 from ssd_lib.boxes import centroids_to_corners
 from ssd_lib.config import SSD300_COCO, SSD300_VOC, SSD512_VOC, scale_schedule
 from ssd_lib.datasets import parse_voc
-from ssd_lib.widgets import AnchorGridExplorer, AnchorScaleExplorer
+from ssd_lib.explorers.anchor_grids import AnchorGridExplorer
+from ssd_lib.explorers.anchor_scales import AnchorScaleExplorer
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
@@ -330,3 +332,16 @@ def test_blit_renderer_rejects_unknown_formats():
     figure, _ = viz.new_figure()
     with pytest.raises(ValueError, match="image_format"):
         viz.BlitRenderer(figure, [], image_format="gif")
+
+
+def test_displayed_explorers_carry_a_static_picture(scale_explorer, grid_explorer):
+    first = assert_static_picture(scale_explorer)
+    assert_static_picture(grid_explorer)
+    scale_explorer.aspect_ratio_set.value = "1"
+    moved = assert_static_picture(scale_explorer)  # the picture shows the state when displayed
+    assert np.abs(moved.astype(int) - first.astype(int)).mean() > 0.1
+
+
+def test_the_static_picture_can_be_excluded(scale_explorer):
+    bundle = scale_explorer._repr_mimebundle_(exclude=["image/png"])
+    assert "image/png" not in bundle and "application/vnd.jupyter.widget-view+json" in bundle

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from explorer_checks import assert_static_picture
 
 from ssd_lib.augment import PhotometricDistort, RandomExpand, RandomSampleCrop, SSDAugmentation, render, resize
-from ssd_lib.widgets import AugmentationExplorer
+from ssd_lib.explorers.augmentation import AugmentationExplorer
 
 CLASS_NAMES = ("red", "green")
 
@@ -111,3 +112,7 @@ def test_pixel_image_draws_upright_where_the_boxes_are():
     # the red block covers the top third and the left half of the axes
     assert rows.max() < (bottom - top) / 3 and cols.max() < (x1 - x0) / 2
     np.testing.assert_array_equal(sample.image.get_array(), image)
+
+
+def test_displayed_explorer_carries_a_static_picture(explorer):
+    assert_static_picture(explorer)

@@ -1,12 +1,13 @@
-"""The decoder explorer of notebook 05 (ssd_lib.widgets.DecoderExplorer), driven headless: every
+"""The decoder explorer of notebook 05 (ssd_lib.explorers.decoder.DecoderExplorer), driven headless: every
 control is moved and what was drawn is checked against ssd_lib.decoder."""
 
 import numpy as np
 import pytest
+from explorer_checks import assert_static_picture
 
 from ssd_lib.config import SSDConfig
 from ssd_lib.decoder import decode_detections
-from ssd_lib.widgets import DecoderExplorer
+from ssd_lib.explorers.decoder import DecoderExplorer
 
 # One 5x6 layer of 3 anchors per cell on an 80x120 image: 90 anchors, 3 named classes.
 CONFIG = SSDConfig(80, 120, 3, feature_map_sizes=((5, 6),), aspect_ratios=((1.0, 2.0, 0.5),),
@@ -94,3 +95,7 @@ def test_bad_inputs():
         DecoderExplorer(np.zeros((2, 32, 32, 3), np.uint8), y_pred, CONFIG)
     with pytest.raises(ValueError, match="2 images but 1 predictions"):
         DecoderExplorer(images, y_pred[:1], CONFIG)
+
+
+def test_displayed_explorer_carries_a_static_picture(explorer):
+    assert_static_picture(explorer)

@@ -1,4 +1,4 @@
-"""The matching and loss explorers of notebooks 03-04 (ssd_lib.widgets), driven headless: every
+"""The matching and loss explorers of notebooks 03-04 (ssd_lib.explorers), driven headless: every
 control is moved and what was drawn (artist data, titles, state) is checked against the library."""
 
 import os
@@ -8,13 +8,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from explorer_checks import assert_static_picture  # noqa: E402
 
 from ssd_lib.anchors import generate_anchors  # noqa: E402
 from ssd_lib.boxes import centroids_to_corners  # noqa: E402
 from ssd_lib.config import SSD300_COCO, SSD300_VOC, SSD512_VOC  # noqa: E402
 from ssd_lib.datasets import load_image, parse_voc  # noqa: E402
 from ssd_lib.encoder import NEUTRAL, POSITIVE, SSDEncoder, match  # noqa: E402
-from ssd_lib.widgets import LossExplorer, MatchingExplorer  # noqa: E402
+from ssd_lib.explorers.loss import LossExplorer  # noqa: E402
+from ssd_lib.explorers.matching import MatchingExplorer  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
@@ -149,3 +151,9 @@ def test_loss_explorer_every_control(loss_explorer, astronaut):
     explorer.neg_pos_ratio.value = 3
     explorer.mining.value = "per_image"
     assert check(3, 0.5, "per_image") == pytest.approx(noisy)
+
+
+def test_displayed_explorers_carry_a_static_picture(loss_explorer, astronaut):
+    photo, record = astronaut
+    assert_static_picture(MatchingExplorer(photo, record["boxes"]))
+    assert_static_picture(loss_explorer[0])

@@ -7,8 +7,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from explorer_checks import assert_static_picture  # noqa: E402
 
-from ssd_lib import models, widgets  # noqa: E402
+from ssd_lib import models  # noqa: E402
+from ssd_lib.explorers.model import ModelExplorer  # noqa: E402
 from ssd_lib.anchors import layer_anchors  # noqa: E402
 from ssd_lib.boxes import centroids_to_corners  # noqa: E402
 from ssd_lib.config import SSDConfig  # noqa: E402
@@ -36,7 +38,7 @@ def photo():
 
 @pytest.fixture
 def explorer(model, photo):
-    return widgets.ModelExplorer(model, CONFIG, photo)
+    return ModelExplorer(model, CONFIG, photo)
 
 
 def _check_drawn(explorer, model):
@@ -106,3 +108,7 @@ def test_receptive_field_is_centred_on_the_anchors(explorer):
         field_center = (explorer.field_corners[:2] + explorer.field_corners[2:]) / 2
         anchor_centers = (explorer.cell_anchors[:, :2] + explorer.cell_anchors[:, 2:]) / 2
         np.testing.assert_allclose(anchor_centers, np.broadcast_to(field_center, anchor_centers.shape))
+
+
+def test_displayed_explorer_carries_a_static_picture(explorer):
+    assert_static_picture(explorer)

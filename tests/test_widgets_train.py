@@ -5,9 +5,10 @@ import math
 
 import numpy as np
 import pytest
+from explorer_checks import assert_static_picture
 
 from ssd_lib import viz
-from ssd_lib.widgets import TrainingCurvesExplorer
+from ssd_lib.explorers.training import TrainingCurvesExplorer
 
 
 def make_log(n_epochs=12, map_every=3):
@@ -92,3 +93,7 @@ def test_explorer_accepts_rows_and_an_empty_log(tmp_path):
     empty = TrainingCurvesExplorer(tmp_path / "missing.csv")  # a run that has not logged yet
     assert len(empty.artist.train_raw.get_xdata()) == 0
     assert empty.artist.metric_ax.get_title() == "validation mAP · 0 evaluations"
+
+
+def test_displayed_explorer_carries_a_static_picture():
+    assert_static_picture(TrainingCurvesExplorer(make_log()))

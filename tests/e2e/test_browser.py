@@ -139,7 +139,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ssd_lib import viz
-from ssd_lib.widgets import Explorer
+from ssd_lib.explorers.base import Explorer
 
 
 class WaveExplorer(Explorer):

@@ -2,15 +2,16 @@
 and load_image. Every fixture is built in tmp_path."""
 
 import json
-import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from dataset_files import make_voc, voc_object, voc_xml, warnings_logged, write_image
 from ssd_lib.config import VOC_CLASSES
 from ssd_lib.datasets import (
     Records,
+    check_class_names,
     discover_classes,
     image_size,
     load_image,
@@ -18,53 +19,7 @@ from ssd_lib.datasets import (
     parse_csv,
     parse_voc,
 )
-
-
-def write_image(path, width, height, mode="RGB", color=(200, 100, 50), **save_args):
-    """A small solid image file; returns its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new(mode, (width, height), color).save(path, **save_args)
-    return path
-
-
-def voc_object(name, box, difficult=None, truncated=None):
-    """An <object> element; optional tags are omitted when None."""
-    parts = [f"<name>{name}</name>"]
-    if truncated is not None:
-        parts.append(f"<truncated>{truncated}</truncated>")
-    if difficult is not None:
-        parts.append(f"<difficult>{difficult}</difficult>")
-    xmin, ymin, xmax, ymax = box
-    parts.append(
-        f"<bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin><xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox>"
-    )
-    return "<object>" + "".join(parts) + "</object>"
-
-
-def voc_xml(objects, size=(64, 48), filename=None, size_first=True):
-    """An annotation document; ``size=None`` omits <size>, ``size_first=False`` puts it last."""
-    size_tag = "" if size is None else (
-        f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>"
-    )
-    name_tag = "" if filename is None else f"<filename>{filename}</filename>"
-    body = "".join(objects)
-    inner = f"{name_tag}{size_tag}{body}" if size_first else f"{body}{name_tag}{size_tag}"
-    return f"<annotation><folder>whatever</folder>{inner}</annotation>"
-
-
-def make_voc(root, annotations, image_set="trainval", image_sizes=None):
-    """A VOC tree: ``annotations`` maps id -> XML text; images are written for every id unless
-    ``image_sizes[id]`` is None (then none is written)."""
-    (root / "Annotations").mkdir(parents=True, exist_ok=True)
-    (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
-    image_sizes = image_sizes or {}
-    for image_id, xml in annotations.items():
-        (root / "Annotations" / f"{image_id}.xml").write_text(xml)
-        size = image_sizes.get(image_id, (64, 48))
-        if size is not None:
-            write_image(root / "JPEGImages" / f"{image_id}.jpg", *size)
-    (root / "ImageSets" / "Main" / f"{image_set}.txt").write_text("\n".join(annotations) + "\n")
-    return root
+from ssd_lib.datasets.images import ImageHeader, boxes_to_upright, read_image_header
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,9 +83,9 @@ def test_parse_voc_image_fallbacks(tmp_path):
         "by_filename": voc_xml([], filename="C:\\labels\\photo_17.jpg"),
         "both": voc_xml([], filename="elsewhere.jpg"),
     }, image_sizes={"png_image": None, "by_filename": None})  # fmt: skip
-    write_image(root / "JPEGImages" / "png_image.png", 10, 10)
-    write_image(root / "JPEGImages" / "photo_17.jpg", 10, 10)
-    write_image(root / "JPEGImages" / "elsewhere.jpg", 10, 10)
+    write_image(root / "JPEGImages" / "png_image.png", 64, 48)
+    write_image(root / "JPEGImages" / "photo_17.jpg", 64, 48)
+    write_image(root / "JPEGImages" / "elsewhere.jpg", 64, 48)
     paths = [r["image_path"] for r in parse_voc(root)]
     assert paths == [str(root / "JPEGImages" / name)
                      for name in ("png_image.png", "photo_17.jpg", "both.jpg")]  # fmt: skip
@@ -203,12 +158,10 @@ def test_parse_voc_bad_input_raises(bad_voc, image_id, message):
         parse_voc(bad_voc, "one")
 
 
-def test_parse_voc_skip_warns_once_with_counts(bad_voc):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        records = parse_voc(bad_voc, on_error="skip")
-    assert len(caught) == 1
-    text = str(caught[0].message)
+def test_parse_voc_skip_warns_once_with_counts(bad_voc, caplog):
+    records = parse_voc(bad_voc, on_error="skip")
+    assert len(warnings_logged(caplog)) == 1
+    text = warnings_logged(caplog)[0]
     assert "skipped 2 images (1 malformed XML, 1 missing image)" in text
     assert "4 objects (2 bad box, 1 missing or bad <bndbox>, 1 unknown class)" in text
     assert "first problem: " in text and "broken.xml: malformed XML" in text
@@ -218,11 +171,10 @@ def test_parse_voc_skip_warns_once_with_counts(bad_voc):
     assert by_id["inverted.jpg"]["boxes"].shape == (0, 4)
 
 
-def test_parse_voc_skip_is_silent_when_clean(tmp_path):
+def test_parse_voc_skip_is_silent_when_clean(tmp_path, caplog):
     root = make_voc(tmp_path / "r", {"1": voc_xml([voc_object("dog", (1, 1, 9, 9))])})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert len(parse_voc(root, on_error="skip")) == 1
+    assert len(parse_voc(root, on_error="skip")) == 1
+    assert warnings_logged(caplog) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,12 +268,13 @@ def test_parse_coco(tmp_path):
     ({"id": 5, "image_id": 7, "category_id": 1, "bbox": [1, 1]}, r"annotation 0 \(id 5\): missing or malformed bbox"),
     ({"id": 5, "image_id": 99, "category_id": 1, "bbox": [1, 1, 2, 2]}, r"image_id 99, which is not in 'images'"),
 ])  # fmt: skip
-def test_parse_coco_bad_annotations(tmp_path, annotation, message):
+def test_parse_coco_bad_annotations(tmp_path, annotation, message, caplog):
     path, images_dir = write_coco(tmp_path, [annotation])
     with pytest.raises(ValueError, match=message):
         parse_coco(path, images_dir)
-    with pytest.warns(UserWarning, match="parse_coco: skipped 1 objects"):
-        records = parse_coco(path, images_dir, on_error="skip")
+    records = parse_coco(path, images_dir, on_error="skip")
+    [warning] = warnings_logged(caplog)
+    assert "instances.json: skipped 1 objects" in warning
     assert sum(len(r["labels"]) for r in records) == 0
 
 
@@ -330,7 +283,7 @@ def test_parse_coco_bad_files(tmp_path):
     with pytest.raises(ValueError, match=r"image 0 \(id 1, 'gone.jpg'\): image file not found"):
         parse_coco(path, images_dir)
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="instances.json: not a COCO detection file"):
+    with pytest.raises(ValueError, match="instances.json: malformed JSON"):
         parse_coco(path, images_dir)
 
 
@@ -368,25 +321,27 @@ def test_parse_csv_with_and_without_header(tmp_path):
     ("a.jpg,1,2,11,12,horse", r"line 2 \(a.jpg\): unknown class 'horse'"),
     ("missing.jpg,1,2,11,12,dog", r"image 'missing.jpg' \(first on line 2\) not found"),
 ])  # fmt: skip
-def test_parse_csv_bad_rows(tmp_path, row, message):
+def test_parse_csv_bad_rows(tmp_path, row, message, caplog):
     write_image(tmp_path / "a.jpg", 50, 40)
     (tmp_path / "boxes.csv").write_text(f"a.jpg,1,2,11,12,dog\n{row}\n")
     with pytest.raises(ValueError, match=message):
         parse_csv(tmp_path / "boxes.csv", tmp_path, classes=("dog",))
-    with pytest.warns(UserWarning, match="parse_csv: skipped 1 "):
-        records = parse_csv(tmp_path / "boxes.csv", tmp_path, classes=("dog",), on_error="skip")
+    records = parse_csv(tmp_path / "boxes.csv", tmp_path, classes=("dog",), on_error="skip")
+    [warning] = warnings_logged(caplog)
+    assert "boxes.csv: skipped 1 " in warning
     assert records[0]["labels"].tolist() == [1]
 
 
-def test_unreadable_images_are_reported(tmp_path):
+def test_unreadable_images_are_reported(tmp_path, caplog):
     (tmp_path / "a.jpg").write_text("this is no JPEG")
     (tmp_path / "boxes.csv").write_text("a.jpg,1,2,11,12,dog\n")
     with pytest.raises(ValueError, match="cannot read image .*a.jpg"):
         parse_csv(tmp_path / "boxes.csv", tmp_path)
     path, images_dir = write_coco(tmp_path, [], images=[{"id": 1, "file_name": "a.jpg"}])
     (images_dir / "a.jpg").write_text("this is no JPEG")
-    with pytest.warns(UserWarning, match=r"skipped 1 images \(1 unreadable image\)"):
-        assert parse_coco(path, images_dir, on_error="skip") == []
+    assert parse_coco(path, images_dir, on_error="skip") == []
+    [warning] = warnings_logged(caplog)
+    assert "skipped 1 images (1 unreadable image)" in warning
 
 
 def test_records_slices_keep_class_names(tmp_path):
@@ -401,3 +356,115 @@ def test_parse_csv_bad_header(tmp_path):
     (tmp_path / "boxes.csv").write_text("file,x1,y1,x2,y2,label\n")
     with pytest.raises(ValueError, match=r"lacks columns \['image', 'xmin'"):
         parse_csv(tmp_path / "boxes.csv", tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Image size against the annotation's size; EXIF rotation (issue 16 item 1)
+# ---------------------------------------------------------------------------------------------
+
+STORED_BOX = (4, 2, 14, 8)  # (xmin, ymin, xmax, ymax) in the stored 40x20 pixels
+
+
+def write_rotated(path, orientation):
+    """A 40x20 stored PNG, white inside STORED_BOX, with EXIF ``orientation``."""
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    xmin, ymin, xmax, ymax = STORED_BOX
+    pixels[ymin:ymax, xmin:xmax] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, exif=exif)
+    return path
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_boxes_to_upright_follows_the_pixels(tmp_path, orientation):
+    """Every EXIF orientation: the turned box covers exactly the white pixels of the upright image."""
+    pixels = load_image(write_rotated(tmp_path / "p.png", orientation))
+    rows, columns = np.flatnonzero(pixels[..., 0].any(axis=1)), np.flatnonzero(pixels[..., 0].any(axis=0))
+    white = [columns[0], rows[0], columns[-1] + 1, rows[-1] + 1]
+    np.testing.assert_array_equal(boxes_to_upright([STORED_BOX], (40, 20), orientation), [white])
+    assert read_image_header(tmp_path / "p.png") == ImageHeader((40, 20), orientation)
+
+
+def test_voc_annotated_on_stored_pixels_turns_the_boxes(tmp_path, caplog):
+    root = make_voc(tmp_path / "r", {
+        "stored": voc_xml([voc_object("dog", STORED_BOX)], size=(40, 20)),
+        "upright": voc_xml([voc_object("dog", (2, 4, 8, 14))], size=(20, 40)),
+    }, image_sizes={"stored": None, "upright": None})  # fmt: skip
+    for name in ("stored", "upright"):
+        write_rotated(root / "JPEGImages" / f"{name}.png", 6)  # turn 90 degrees clockwise to view
+    stored, upright = parse_voc(root, classes=("dog",))
+    assert stored["size"] == upright["size"] == (20, 40)
+    np.testing.assert_array_equal(stored["boxes"], boxes_to_upright([STORED_BOX], (40, 20), 6))
+    np.testing.assert_array_equal(upright["boxes"], [[2, 4, 8, 14]])  # as annotated
+    [warning] = warnings_logged(caplog)
+    assert "1 images annotated on their stored pixels, ignoring the EXIF rotation" in warning
+    assert "stored.png (annotated 40x20, upright 20x40, EXIF orientation 6)" in warning
+
+
+def test_sizes_that_disagree_are_refused_not_cut(tmp_path, caplog):
+    root = make_voc(tmp_path / "r", {"resized": voc_xml([voc_object("dog", (10, 10, 120, 90))], size=(128, 96)),
+                                     "fine": voc_xml([voc_object("dog", (1, 1, 9, 9))])})  # fmt: skip
+    write_image(root / "JPEGImages" / "resized.jpg", 64, 48)
+    with pytest.raises(ValueError, match=r"resized.jpg: the annotation says 128x96 pixels but the "
+                       r"image is 64x48; boxes would not fit"):  # fmt: skip
+        parse_voc(root, classes=("dog",))
+    assert [r["image_path"][-8:] for r in parse_voc(root, classes=("dog",), on_error="skip")] == ["fine.jpg"]
+    assert "skipped 1 images (1 size mismatch)" in warnings_logged(caplog)[0]
+    path, images_dir = write_coco(tmp_path / "coco", [{"id": 1, "image_id": 9, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+                                  images=[{"id": 9, "file_name": "b.jpg", "width": 20, "height": 30}])  # fmt: skip
+    with pytest.raises(ValueError, match=r"b.jpg: the annotation says 20x30 pixels but the image is 30x20"):
+        parse_coco(path, images_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs in the wrong convention are told (issue 16 item 6)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(annotations=None), r"'annotations' must be a list, got null \(use \[\] for images"),
+    (lambda d: d["categories"].append({"id": 18, "name": "cat"}),
+     r"categories\[0\] \('dog'\) and categories\[2\] \('cat'\) share id 18"),
+    (lambda d: d["categories"].append({"id": 4, "name": "dog"}), r"categories\[0\] \(id 18\) and categories\[2\] \(id 4\) share name 'dog'"),
+    (lambda d: d["images"].append({"id": 7, "file_name": "b.jpg"}),
+     r"images\[0\] \('a.jpg'\) and images\[2\] \('b.jpg'\) share id 7"),
+    (lambda d: d.update(images={"id": 1}), r"'images' must be a list"),
+    (lambda d: d["categories"].append({"name": "nameless"}), r"categories\[2\] needs an integer 'id' and a 'name'"),
+])  # fmt: skip
+def test_coco_structure_problems_are_named(tmp_path, change, message):
+    path, images_dir = write_coco(tmp_path, [])
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=message):
+        parse_coco(path, images_dir)
+
+
+def test_coco_without_annotations_key_is_images_without_boxes(tmp_path):
+    path, images_dir = write_coco(tmp_path, [])
+    document = json.loads(path.read_text())
+    del document["annotations"]
+    path.write_text(json.dumps(document))
+    assert [len(r["boxes"]) for r in parse_coco(path, images_dir)] == [0, 0]
+
+
+def test_normalized_boxes_in_a_csv_are_warned_about(tmp_path, caplog):
+    write_image(tmp_path / "a.jpg", 64, 48)
+    (tmp_path / "normalized.csv").write_text("a.jpg,0.1,0.2,0.5,0.6,dog\na.jpg,0.5,0.5,0.9,0.95,dog\n")
+    records = parse_csv(tmp_path / "normalized.csv")  # images_dir: the CSV's folder
+    assert len(records[0]["boxes"]) == 2
+    [warning] = warnings_logged(caplog)
+    assert "normalized.csv: all 2 boxes are smaller than 2 pixels: are the coordinates normalized" in warning
+    caplog.clear()
+    (tmp_path / "pixels.csv").write_text("a.jpg,0.1,0.2,0.5,0.6,dog\na.jpg,5,5,40,30,dog\n")
+    parse_csv(tmp_path / "pixels.csv")
+    assert warnings_logged(caplog) == []  # one real box: no warning
+
+
+def test_class_names_must_be_a_sequence(tmp_path):
+    root = make_voc(tmp_path / "r", {"1": voc_xml([voc_object("dog", (1, 1, 9, 9))])})
+    with pytest.raises(ValueError, match=r"classes: expected a sequence of class names, got the string 'dog'"):
+        parse_voc(root, classes="dog")
+    assert check_class_names(["dog"]) == ("dog",)

@@ -1,6 +1,7 @@
 """Tests for ssd_lib.datasets.shapes: the synthetic shapes dataset (determinism, boxes, balance, sizes,
 VOC round trip, reuse) and its ``shapes`` command."""
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,22 @@ def test_python_dash_m_entry_point(tmp_path):
     assert "ready: " in result.stdout and result.stderr == ""
     assert (tmp_path / "s" / "ImageSets" / "Main" / "trainval.txt").read_text().split() == [
         "train_000000", "train_000001", "val_000000"]  # fmt: skip
+
+
+class Terminal(io.StringIO):
+    """stderr as a terminal, to see the progress bar a user sees."""
+
+    def isatty(self):
+        return True
+
+
+def test_generation_shows_progress_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+    from ssd_lib.datasets import records
+
+    shapes.make_shapes_dataset(tmp_path / "quiet", 2, 1, image_size=48)
+    assert capsys.readouterr().err == ""  # not a terminal: nothing
+    monkeypatch.setattr(records, "PROGRESS_DELAY", 0.0)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    shapes.make_shapes_dataset(tmp_path / "shown", 2, 1, image_size=48)
+    assert "generating train shapes:   0%| " in terminal.getvalue() and "0/2 [" in terminal.getvalue()

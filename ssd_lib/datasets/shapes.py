@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
 from ssd_lib.config import SHAPES_CLASSES
+from ssd_lib.datasets.records import progress
 
 __all__ = ["make_shapes_dataset", "generate_shapes_image", "MIN_VISIBLE", "DIFFICULT_BELOW"]
 
@@ -266,7 +267,8 @@ def make_shapes_dataset(
     Writes ``JPEGImages/<id>.jpg``, ``Annotations/<id>.xml``, ``ImageSets/Main/{train,val,
     trainval}.txt`` (ids ``train_000000``, ``val_000000``, ...) and ``shapes.json`` (the
     parameters). If ``root`` already holds a dataset made with the same parameters, nothing is
-    written; one made with other parameters is replaced.
+    written; one made with other parameters is replaced. On a terminal, a progress bar shows
+    once generating has taken 2 seconds.
 
     Read it with ``parse_voc(root, "train", classes=SHAPES_CLASSES)``.
 
@@ -310,7 +312,8 @@ def make_shapes_dataset(
     all_ids = []
     for split_index, (split, n_images) in enumerate(zip(_SPLITS, (n_train, n_val))):
         ids = []
-        for index, class_ids in enumerate(_class_plan(seed, split_index, n_images)):
+        plan = _class_plan(seed, split_index, n_images)
+        for index, class_ids in progress(enumerate(plan), n_images, f"generating {split} shapes"):
             rng = np.random.default_rng([seed, split_index, index])
             pixels, boxes, labels, difficult = generate_shapes_image(rng, class_ids, image_size)
             image_id = f"{split}_{index:06d}"

@@ -13,12 +13,14 @@ from pathlib import Path
 from ssd_lib.config import VOC_CLASSES
 from ssd_lib.datasets.records import (
     Records,
+    _fit_annotation_to_image,
     _label_map,
     _Problems,
     _record,
     _unknown_class_message,
     _usable_box,
-    image_size,
+    progress,
+    read_text,
 )
 
 __all__ = ["parse_voc", "discover_classes", "IMAGE_EXTENSIONS"]
@@ -53,13 +55,19 @@ def _voc_image_ids(root: Path, image_set: str | None) -> list[str]:
     candidates = [root / "ImageSets" / "Main" / f"{image_set}.txt", root / f"{image_set}.txt"]
     for list_file in candidates:
         if list_file.is_file():
-            lines = list_file.read_text(encoding="utf-8-sig").splitlines()
+            lines = read_text(list_file, "image set list").splitlines()
             return [line.split()[0] for line in lines if line.strip()]
     available = sorted(p.stem for p in (root / "ImageSets" / "Main").glob("*.txt"))
     raise ValueError(
         f"image_set {image_set!r}: no {candidates[0]} (nor {candidates[1].name} in {root}); "
         f"available sets: {available[:20]}; image_set=None reads every annotation"
     )
+
+
+def _annotation_files(roots, image_set) -> list[tuple[Path, str, Path]]:
+    """``(root, image id, annotation file)`` of every image of ``image_set`` in every root."""
+    return [(root, image_id, root / "Annotations" / f"{image_id}.xml")
+            for root in roots for image_id in _voc_image_ids(root, image_set)]  # fmt: skip
 
 
 def _voc_image_path(root: Path, image_id: str, filename: str | None) -> Path | None:
@@ -88,17 +96,16 @@ def _flag(element, tag: str) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
 
 
-def _voc_size(tree_root, image_path: Path) -> tuple[int, int]:
-    """``(width, height)`` from ``<size>``, or from the image when it is missing or zero."""
+def _annotated_size(tree_root) -> tuple[int, int] | None:
+    """``(width, height)`` from ``<size>``, or None when it is missing, zero or not a number."""
     size = tree_root.find("size")
-    if size is not None:
-        try:
-            width, height = int(float(_text(size, "width"))), int(float(_text(size, "height")))
-            if width > 0 and height > 0:
-                return width, height
-        except (TypeError, ValueError):
-            pass
-    return image_size(image_path)
+    if size is None:
+        return None
+    try:
+        width, height = int(float(_text(size, "width"))), int(float(_text(size, "height")))
+    except (TypeError, ValueError):
+        return None
+    return (width, height) if width > 0 and height > 0 else None
 
 
 def _parse_voc_file(xml_path, image_id, root, label_of, problems):
@@ -118,12 +125,7 @@ def _parse_voc_file(xml_path, image_id, root, label_of, problems):
             "missing image", f"{xml_path}: image not found (expected {expected}; also tried other "
             f"extensions and <filename> {_text(tree_root, 'filename')!r})", True)  # fmt: skip
         return None
-    try:
-        size = _voc_size(tree_root, image_path)
-    except ValueError as error:
-        problems.report("unreadable image", f"{xml_path}: {error}", True)
-        return None
-    boxes, labels, difficult = [], [], []
+    objects = []  # (where, box as annotated, label, difficult)
     for index, obj in enumerate(tree_root.iter("object")):
         name = _text(obj, "name") or ""
         where = f"{xml_path}: object {index} ({name!r})"
@@ -137,12 +139,19 @@ def _parse_voc_file(xml_path, image_id, root, label_of, problems):
             problems.report("missing or bad <bndbox>", f"{where}: missing or non-numeric "
                             "<bndbox> xmin/ymin/xmax/ymax", False)  # fmt: skip
             continue
-        box = _usable_box(box, size, where, problems)
-        if box is None:
-            continue
-        boxes.append(box)
-        labels.append(label_of[name])
-        difficult.append(_flag(obj, "difficult"))
+        objects.append((where, box, label_of[name], _flag(obj, "difficult")))
+    fitted = _fit_annotation_to_image(image_path, _annotated_size(tree_root),
+                                      [box for _, box, _, _ in objects], problems)  # fmt: skip
+    if fitted is None:
+        return None
+    size, upright_boxes = fitted
+    boxes, labels, difficult = [], [], []
+    for (where, _, label, hard), box in zip(objects, upright_boxes):
+        box = _usable_box([float(value) for value in box], size, where, problems)
+        if box is not None:
+            boxes.append(box)
+            labels.append(label)
+            difficult.append(hard)
     return _record(image_path, size, boxes, labels, difficult)
 
 
@@ -158,14 +167,13 @@ def discover_classes(voc_root, image_set: str | None = "trainval") -> tuple[str,
         :func:`parse_voc` reports them).
     """
     names: set[str] = set()
-    for root in _voc_roots(voc_root):
-        for image_id in _voc_image_ids(root, image_set):
-            xml_path = root / "Annotations" / f"{image_id}.xml"
-            try:
-                tree_root = ElementTree.parse(xml_path).getroot()
-            except (OSError, ElementTree.ParseError):
-                continue
-            names.update(_text(obj, "name") or "" for obj in tree_root.iter("object"))
+    files = _annotation_files(_voc_roots(voc_root), image_set)
+    for _, _, xml_path in progress(files, len(files), "reading class names"):
+        try:
+            tree_root = ElementTree.parse(xml_path).getroot()
+        except (OSError, ElementTree.ParseError):
+            continue
+        names.update(_text(obj, "name") or "" for obj in tree_root.iter("object"))
     names.discard("")
     return tuple(sorted(names))
 
@@ -181,8 +189,13 @@ def parse_voc(
     The image of annotation ``Annotations/<id>.xml`` is ``JPEGImages/<id>.jpg`` as in the VOC
     layout; when that file does not exist, other extensions and then the XML's ``<filename>`` are
     tried. Tags may come in any order; ``<difficult>`` and ``<truncated>`` may be missing (False);
-    coordinates may be floats; a missing or zero ``<size>`` is read from the image file. VOC
-    coordinates are used as written (1-based pixel indices, no shift), clipped to the image.
+    coordinates may be floats. VOC coordinates are used as written (1-based pixel indices, no
+    shift), clipped to the image.
+
+    The image's size is read from its header (upright, after EXIF rotation) and checked against
+    ``<size>`` (which may be missing): a photo annotated on its stored pixels while an EXIF tag
+    turns it by 90 degrees gets its boxes turned with it (one warning counts these images); any
+    other disagreement is an error (or the image is skipped), never a silent cut.
 
     Args:
         voc_root: a folder with ``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/`` (e.g.
@@ -194,8 +207,8 @@ def parse_voc(
             annotations (sorted, see :func:`discover_classes`); read them back from
             ``records.class_names``.
         on_error: ``"raise"`` (default) raises at the first problem; ``"skip"`` drops the bad
-            image (malformed XML, missing image) or object (unknown class, bad box) and emits one
-            warning counting what was skipped.
+            image (malformed XML, missing image, size mismatch) or object (unknown class, bad
+            box) and logs one warning counting what was skipped.
 
     Returns:
         :class:`Records`: one dict per image (``image_path``, ``size`` (width, height), ``boxes``
@@ -204,23 +217,23 @@ def parse_voc(
 
     Raises:
         ValueError: a root without ``Annotations/``, an unknown image set, or (when
-            ``on_error="raise"``) malformed XML, a missing image, an unknown class, or an
-            inverted/empty/outside box, naming the file and the object index and name.
+            ``on_error="raise"``) malformed XML, a missing or unreadable image, an image whose
+            size disagrees with ``<size>``, an unknown class, or an inverted/empty/outside box,
+            naming the file and the object index and name.
 
     Explained in notebooks/07_data_pipeline.ipynb.
     """
     roots = _voc_roots(voc_root)
     if classes is None:
         classes = discover_classes(roots, image_set)
-    classes = tuple(classes)
-    problems = _Problems(on_error, "parse_voc")
     label_of = _label_map(classes)
-    records = Records(class_names=classes)
-    for root in roots:
-        for image_id in _voc_image_ids(root, image_set):
-            xml_path = root / "Annotations" / f"{image_id}.xml"
-            record = _parse_voc_file(xml_path, image_id, root, label_of, problems)
-            if record is not None:
-                records.append(record)
-    problems.warn_once()
-    return records
+    where = ", ".join(str(root) for root in roots)
+    source = f"{where} ({'every annotation' if image_set is None else f'image set {image_set!r}'})"
+    problems = _Problems(on_error, f"parse_voc {source}")
+    records = Records(class_names=tuple(label_of), source=source)
+    files = _annotation_files(roots, image_set)
+    for root, image_id, xml_path in progress(files, len(files), "reading annotations"):
+        record = _parse_voc_file(xml_path, image_id, root, label_of, problems)
+        if record is not None:
+            records.append(record)
+    return problems.finish(records)

@@ -41,15 +41,21 @@ from ssd_lib.datasets.download import download_voc
 from ssd_lib.datasets.images import ImageReadError, image_size, load_image
 from ssd_lib.datasets.records import Records, check_class_names
 from ssd_lib.datasets.shapes import make_shapes_dataset
+from ssd_lib.datasets.sources import DatasetSource, load_dataset, open_dataset
 from ssd_lib.datasets.voc import discover_classes, parse_voc
+from ssd_lib.datasets.yolo import parse_yolo
 
 __all__ = [
+    "load_dataset",
+    "open_dataset",
+    "DatasetSource",
     "Records",
     "check_class_names",
     "parse_voc",
     "discover_classes",
     "parse_coco",
     "parse_csv",
+    "parse_yolo",
     "load_image",
     "image_size",
     "ImageReadError",

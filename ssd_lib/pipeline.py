@@ -16,6 +16,7 @@ Explained in notebooks/07_data_pipeline.ipynb.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import keras
@@ -24,10 +25,12 @@ from PIL import Image
 
 from .augment import DEFAULT_MEAN, SSDAugmentation, render, resize_plan
 from .config import SSDConfig
-from .datasets import load_image
+from .datasets import ImageReadError, load_image
 from .encoder import SSDEncoder
 
 __all__ = ["DetectionDataset", "open_image"]
+
+logger = logging.getLogger(__name__)
 
 _EXIF_ORIENTATION = 0x0112
 
@@ -72,6 +75,13 @@ class DetectionDataset(keras.utils.PyDataset):
             dict per image: ``boxes`` ``(j, 4)`` float32 in model-input pixels, ``labels``,
             ``difficult``, ``image_path`` and ``size`` (the source ``(width, height)``), for
             evaluation against the ground truth. No encoding is done.
+        on_error: what a bad image does (missing, truncated or corrupt file, or pixels whose size
+            disagrees with the record's ``size``): ``"raise"`` (default) raises
+            :class:`~ssd_lib.datasets.ImageReadError` naming the file and the dataset/split
+            (``records.source``); ``"skip"`` logs one warning line naming it and uses the next
+            readable record of the epoch's order in its place (so batches keep their size and
+            stay a pure function of seed, epoch and index), or, with ``annotations``, leaves it
+            out of the batch.
         workers, use_multiprocessing, max_queue_size: as in ``keras.utils.PyDataset``.
 
     Batches (``dataset[index]``):
@@ -86,11 +96,17 @@ class DetectionDataset(keras.utils.PyDataset):
     def __init__(self, records, config: SSDConfig, batch_size: int = 32, augment: bool = True,
                  shuffle: bool = True, seed: int = 0, encoder: SSDEncoder | None = None,
                  augmentation: SSDAugmentation | None = None, annotations: bool = False,
-                 workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10):  # fmt: skip
+                 on_error: str = "raise", workers: int = 1, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10):  # fmt: skip
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        self.source = getattr(records, "source", "") or "records"
         self.records = list(records)
         if not self.records:
-            raise ValueError("DetectionDataset: records is empty; nothing to batch")
+            raise ValueError(f"DetectionDataset: {self.source} is empty; nothing to batch")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"DetectionDataset: on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.on_error = on_error
+        self._warned: set[int] = set()  # records already named in a skip warning
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DetectionDataset: batch_size must be a positive integer, got {batch_size!r}")
         self.config = config
@@ -141,8 +157,9 @@ class DetectionDataset(keras.utils.PyDataset):
             difficult (j,) bool)``.
 
         Raises:
-            ValueError: the image file is missing or unreadable, or its boxes are malformed
-                (the message names the file).
+            ImageReadError: the image file is missing, truncated or unreadable, or its size is
+                not the record's ``size`` (names the file and the dataset).
+            ValueError: the record's boxes are malformed (names the file).
         """
         record = self.records[record_index]
         path = record["image_path"]
@@ -150,9 +167,18 @@ class DetectionDataset(keras.utils.PyDataset):
         labels = np.asarray(record["labels"], dtype=np.int64)
         difficult = record.get("difficult")
         difficult = np.zeros(len(labels), bool) if difficult is None else difficult
-        image = open_image(path)
+        where = f"{self.source}, record {record_index}"
+        try:
+            image = open_image(path)
+        except ImageReadError as error:
+            raise ImageReadError(f"{error} ({where})") from None
         try:
             width, height = image.size if isinstance(image, Image.Image) else image.shape[1::-1]
+            if "size" in record and tuple(record["size"]) != (width, height):
+                raise ImageReadError(
+                    f"{path} ({where}): the image is {width}x{height} pixels but its record says "
+                    f"{record['size'][0]}x{record['size'][1]}; its boxes would not fit"
+                )
             try:
                 if self.augmentation is None:
                     plan = resize_plan(width, height, boxes, labels, difficult,
@@ -163,21 +189,45 @@ class DetectionDataset(keras.utils.PyDataset):
             except ValueError as error:
                 raise ValueError(f"record {record_index} ({path}): {error}") from None
             mean = DEFAULT_MEAN if self.augmentation is None else self.augmentation.mean
-            pixels = render(image, plan, mean)
+            try:
+                pixels = render(image, plan, mean)
+            except (OSError, SyntaxError) as error:  # decoding a truncated or corrupt file
+                raise ImageReadError(f"cannot read image {path} ({where}): {error}") from None
         finally:
             if isinstance(image, Image.Image):
                 image.close()
         return pixels, plan.boxes, plan.labels, plan.difficult
 
+    def _sample(self, position: int):
+        """``(record index, load_sample(...))`` for ``position`` in the epoch's order.
+
+        With ``on_error="skip"`` a bad image is named in one warning and replaced by the next
+        readable record in the order (training), or gives None (``annotations``: left out).
+        """
+        for step in range(len(self.records)):
+            record_index = int(self._order[(position + step) % len(self.records)])
+            try:
+                return record_index, self.load_sample(record_index)
+            except ImageReadError as error:
+                if self.on_error == "raise":
+                    raise
+                if record_index not in self._warned:
+                    self._warned.add(record_index)
+                    logger.warning("skipping a bad image: %s", error)
+                if self.annotations:
+                    return None
+        raise ImageReadError(f"DetectionDataset: no image of {self.source} can be read")
+
     def __getitem__(self, index: int):
         """Batch ``index`` of the current epoch: ``(images, y_true)`` (or ``(images,
         annotations)``); see the class docstring."""
-        indices = self.record_indices(index)
+        first = index * self.batch_size
+        samples = [self._sample(first + offset) for offset in range(len(self.record_indices(index)))]
+        samples = [sample for sample in samples if sample is not None]
         height, width = self.config.image_height, self.config.image_width
-        images = np.empty((len(indices), height, width, 3), dtype=np.float32)
+        images = np.empty((len(samples), height, width, 3), dtype=np.float32)
         targets = []
-        for position, record_index in enumerate(indices):
-            pixels, boxes, labels, difficult = self.load_sample(int(record_index))
+        for position, (record_index, (pixels, boxes, labels, difficult)) in enumerate(samples):
             images[position] = pixels  # uint8 -> float32 in the copy
             if self.annotations:
                 record = self.records[record_index]

@@ -1,6 +1,7 @@
 """DetectionDataset: batch shapes, encoding, determinism per (seed, epoch, index), epochs,
-validation and annotation modes, images without boxes, workers and bad inputs."""
+validation and annotation modes, images without boxes, workers, bad inputs and bad images."""
 
+import logging
 import os
 import pickle
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from PIL import Image  # noqa: E402
 
 from ssd_lib.augment import SSDAugmentation, resize  # noqa: E402
 from ssd_lib.config import SSDConfig  # noqa: E402
+from ssd_lib.datasets import ImageReadError, Records  # noqa: E402
 from ssd_lib.encoder import BACKGROUND, SSDEncoder  # noqa: E402
 from ssd_lib.pipeline import DetectionDataset, open_image  # noqa: E402
 
@@ -202,3 +204,56 @@ def test_bad_inputs_name_the_culprit(records, tmp_path):
     unknown_class = dict(records[0], labels=np.full(len(records[0]["labels"]), 9))
     with pytest.raises(ValueError, match="class id outside"):
         DetectionDataset([unknown_class], CONFIG, batch_size=1)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# A bad image names itself (issue 16 item 1)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def with_truncated_jpeg(records, tmp_path):
+    """The seven records, record 1's JPEG cut in half (as an interrupted copy leaves it)."""
+    cut = tmp_path / "cut.jpg"
+    data = open(records[1]["image_path"], "rb").read()
+    cut.write_bytes(data[: len(data) // 2])
+    changed = [dict(record) for record in records]
+    changed[1]["image_path"] = str(cut)
+    return Records(changed, ("red", "green", "blue"), source="toy (split 'train')")
+
+
+def test_a_truncated_jpeg_names_itself_and_the_split(with_truncated_jpeg):
+    dataset = DetectionDataset(with_truncated_jpeg, CONFIG, batch_size=7, shuffle=False)
+    with pytest.raises(ImageReadError, match=r"cannot read image .*cut.jpg \(toy \(split 'train'\), "
+                       r"record 1\): image file is truncated"):  # fmt: skip
+        dataset[0]
+
+
+def test_skip_replaces_a_bad_image_deterministically_with_one_warning(with_truncated_jpeg, records, caplog):
+    dataset = DetectionDataset(with_truncated_jpeg, CONFIG, batch_size=3, seed=3, on_error="skip")
+    bad_batch = next(index for index in range(len(dataset)) if 1 in dataset.record_indices(index))
+    position = list(dataset.record_indices(bad_batch)).index(1)
+    images, y_true = dataset[bad_batch]
+    images_again, _ = dataset[bad_batch]
+    assert images.shape[0] == len(dataset.record_indices(bad_batch))  # the batch keeps its size
+    np.testing.assert_array_equal(images, images_again)
+    # its place goes to the next record of the epoch's order, exactly as that record loads
+    order = np.concatenate([dataset.record_indices(i) for i in range(len(dataset))])
+    substitute = int(order[(list(order).index(1) + 1) % len(order)])
+    np.testing.assert_array_equal(images[position], dataset.load_sample(substitute)[0])
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(logged) == 1 and "cut.jpg" in logged[0] and "split 'train'" in logged[0]
+    validation = DetectionDataset(with_truncated_jpeg, CONFIG, batch_size=7, augment=False, shuffle=False,
+                                  annotations=True, on_error="skip")  # fmt: skip
+    images, annotations = validation[0]
+    assert len(images) == len(annotations) == 6  # evaluation leaves it out (no double counting)
+    assert str(with_truncated_jpeg[1]["image_path"]) not in [a["image_path"] for a in annotations]
+
+
+def test_an_image_whose_size_is_not_its_records_is_refused(records):
+    wrong = dict(records[0], size=(records[0]["size"][0] * 2, records[0]["size"][1] * 2))
+    with pytest.raises(ImageReadError, match=r"image_0.png \(records, record 0\): the image is \d+x\d+ "
+                       r"pixels but its record says \d+x\d+; its boxes would not fit"):  # fmt: skip
+        DetectionDataset([wrong], CONFIG, batch_size=1)[0]
+    with pytest.raises(ValueError, match="on_error must be 'raise' or 'skip'"):
+        DetectionDataset(records, CONFIG, on_error="ignore")

@@ -38,12 +38,18 @@ Conventions:
   negligible; for boxes a few pixels wide the devkit's IoU is a little higher.
 - An IoU exactly at the threshold counts as a match (the devkit's ``ovmax >= minoverlap``).
 
+COCO-style scoring (:func:`evaluate_coco`) is computed by ``pycocotools``, the field's
+reference implementation: AP averaged over the IoU thresholds 0.5, 0.55, ..., 0.95 (101-point
+interpolation), also per object size (small < 32², medium < 96², large, in original pixels²).
+
 Explained in notebooks/05_decoder.ipynb.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 
 import numpy as np
 
@@ -59,6 +65,9 @@ __all__ = [
     "eleven_point_precisions",
     "average_precision",
     "evaluate",
+    "COCO_STATISTICS",
+    "COCOEvaluationResult",
+    "evaluate_coco",
 ]
 
 MODES = ("11point", "allpoint")
@@ -384,3 +393,102 @@ def evaluate(detections, ground_truths, n_classes: int, iou_threshold: float = 0
     mean_ap = float(np.mean(defined)) if defined else float("nan")
     return EvaluationResult(**result, mean_average_precision=mean_ap, mode=mode,
                             iou_threshold=float(iou_threshold))  # fmt: skip
+
+
+#: The twelve numbers of pycocotools' ``COCOeval.summarize()``, in its order: AP over IoU
+#: 0.5:0.95, at 0.5, at 0.75, for small/medium/large objects; AR with 1, 10, 100 detections per
+#: image, and for small/medium/large objects (100 detections).
+COCO_STATISTICS = ("mAP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
+                   "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class COCOEvaluationResult:
+    """COCO-style scores of one evaluation (NaN where undefined: no ground truth of that size
+    or class).
+
+    Attributes:
+        statistics: name (:data:`COCO_STATISTICS`) -> value in [0, 1].
+        average_precision: class id 1..n_classes -> AP over IoU 0.5:0.95 of that class.
+    """
+
+    statistics: dict
+    average_precision: dict
+
+    @property
+    def mean_average_precision(self) -> float:
+        """mAP@[.5:.95], the COCO headline number."""
+        return self.statistics["mAP"]
+
+    def table(self, class_names=None) -> str:
+        """A text table: AP@[.5:.95] per class, then the twelve statistics."""
+        lines = [f"{'class':>14s} {'AP@[.5:.95]':>11s}"]
+        for class_id, ap in self.average_precision.items():
+            name = class_names[class_id - 1] if class_names is not None else f"class {class_id}"
+            lines.append(f"{name:>14s} {'n/a' if np.isnan(ap) else f'{ap:.4f}':>11s}")
+        lines += [f"{name:>14s} {'n/a' if np.isnan(value) else f'{value:.4f}':>11s}"
+                  for name, value in self.statistics.items()]  # fmt: skip
+        return "\n".join(lines)
+
+
+def evaluate_coco(detections, ground_truths, n_classes: int) -> COCOEvaluationResult:
+    """COCO-style evaluation with ``pycocotools``: mAP@[.5:.95], AP50, AP75, small/medium/large.
+
+    Ground-truth boxes marked ``difficult`` are given to pycocotools as ``iscrowd`` (COCO's
+    way of ignoring a box: matching it neither helps nor hurts). Object size is the box area in
+    pixels², as the boxes are given (original image pixels, so that COCO's size limits mean what
+    they say). As in COCO, at most the 100 best detections of each image count.
+
+    Args:
+        detections: one ``(k, 6)`` array per image, rows ``[class_id, score, xmin, ymin, xmax,
+            ymax]`` in original image pixels (as for :func:`evaluate`).
+        ground_truths: one record per image: ``boxes`` ``(k, 4)`` pixel corners, ``labels``
+            ``(k,)`` in 1..n_classes, optionally ``difficult`` ``(k,)`` (dataset records work).
+        n_classes: number of object classes.
+
+    Returns:
+        :class:`COCOEvaluationResult`.
+
+    Raises:
+        ValueError: as :func:`evaluate`, naming the image and row of a malformed input.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    detections, truths = _check_arguments(detections, ground_truths, n_classes, 0.5)
+    categories = [{"id": class_id} for class_id in range(1, n_classes + 1)]
+    images = [{"id": image_id} for image_id in range(1, len(truths) + 1)]
+
+    def coco(annotations):
+        dataset = COCO()
+        dataset.dataset = {"images": images, "categories": categories, "annotations": annotations}
+        dataset.createIndex()
+        return dataset
+
+    def annotation(index, image_id, class_id, box, **fields):
+        width, height = float(box[2] - box[0]), float(box[3] - box[1])
+        return {"id": index, "image_id": image_id, "category_id": int(class_id),
+                "bbox": [float(box[0]), float(box[1]), width, height], "area": width * height,
+                **fields}  # fmt: skip
+
+    truth_rows = [(image_id, label, box, hard) for image_id, (boxes, labels, difficult)
+                  in enumerate(truths, start=1) for box, label, hard in zip(boxes, labels, difficult)]  # fmt: skip
+    found_rows = [(image_id, row) for image_id, rows in enumerate(detections, start=1) for row in rows]
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        ground = coco([annotation(k, image_id, label, box, iscrowd=int(hard))
+                       for k, (image_id, label, box, hard) in enumerate(truth_rows, start=1)])  # fmt: skip
+        found = coco([annotation(k, image_id, row[0], row[2:], score=float(row[1]), iscrowd=0)
+                      for k, (image_id, row) in enumerate(found_rows, start=1)])  # fmt: skip
+        evaluation = COCOeval(ground, found, iouType="bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    statistics = {name: float(value) if value >= 0 else float("nan")
+                  for name, value in zip(COCO_STATISTICS, evaluation.stats)}  # fmt: skip
+    # precision: (IoU thresholds, recall levels, classes, area ranges, max detections); -1 where
+    # a class has no ground truth. Area range 0 is "all", max detections -1 is 100.
+    precision = evaluation.eval["precision"][:, :, :, 0, -1]
+    per_class = {class_id: float(np.mean(precision[:, :, class_id - 1]))
+                 if np.all(precision[:, :, class_id - 1] > -1) else float("nan")
+                 for class_id in range(1, n_classes + 1)}  # fmt: skip
+    return COCOEvaluationResult(statistics=statistics, average_precision=per_class)

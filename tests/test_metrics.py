@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from ssd_lib.metrics import (
+    COCO_STATISTICS,
     average_precision,
     evaluate,
+    evaluate_coco,
     match_detections,
     precision_recall,
 )
@@ -242,17 +244,20 @@ def random_case(rng, n_images=8, n_classes=3):
     return found, truths
 
 
-def coco_evaluation(found, truths, n_classes):
-    """pycocotools at the single IoU 0.5, all areas, no limit on detections per image."""
+def pycocotools_evaluation(found, truths, n_classes, **params):
+    """pycocotools run directly (ground truth and ``loadRes`` results built here), with
+    ``COCOeval.params`` changed as given; evaluated, accumulated and (with the default
+    parameters, which ``summarize`` needs) summarized into ``stats``."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     images = [{"id": k + 1} for k in range(len(truths))]
     annotations = []
     for k, truth in enumerate(truths):
-        for box, label in zip(truth["boxes"].astype(float), truth["labels"]):
+        difficult = truth.get("difficult", np.zeros(len(truth["labels"]), bool))
+        for box, label, hard in zip(truth["boxes"].astype(float), truth["labels"], difficult):
             annotations.append({"id": len(annotations) + 1, "image_id": k + 1,
-                                "category_id": int(label), "iscrowd": 0,
+                                "category_id": int(label), "iscrowd": int(hard),
                                 "area": float((box[2] - box[0]) * (box[3] - box[1])),
                                 "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})  # fmt: skip
     results = [{"image_id": k + 1, "category_id": int(row[0]), "score": float(row[1]),
@@ -264,13 +269,19 @@ def coco_evaluation(found, truths, n_classes):
                           "categories": [{"id": c} for c in range(1, n_classes + 1)]}  # fmt: skip
         ground.createIndex()
         evaluation = COCOeval(ground, ground.loadRes(results), iouType="bbox")
-        evaluation.params.iouThrs = np.array([0.5])
-        evaluation.params.maxDets = [10_000]
-        evaluation.params.areaRng = [[0, 1e10]]
-        evaluation.params.areaRngLbl = ["all"]
+        for name, value in params.items():
+            setattr(evaluation.params, name, value)
         evaluation.evaluate()
         evaluation.accumulate()
+        if not params:
+            evaluation.summarize()
     return evaluation
+
+
+def coco_evaluation(found, truths, n_classes):
+    """pycocotools at the single IoU 0.5, all areas, no limit on detections per image."""
+    return pycocotools_evaluation(found, truths, n_classes, iouThrs=np.array([0.5]), maxDets=[10_000],
+                                  areaRng=[[0, 1e10]], areaRngLbl=["all"])  # fmt: skip
 
 
 def coco_101_point_ap(precision, recall):
@@ -316,3 +327,45 @@ def test_agreement_with_pycocotools(seed):
         assert result.average_precision[class_id] == pytest.approx(coco_ap, abs=0.03)
         compared += 1
     assert compared >= 2
+
+
+# ---------------------------------------------------------------------------------------------
+# COCO-style mAP@[.5:.95] (pycocotools)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_coco_golden_case():
+    """One 100x100 box found at IoU 0.72: a match at the thresholds 0.5 .. 0.7 (5 of 10), so
+    mAP@[.5:.95] = 0.5, AP50 = 1, AP75 = 0; the box is large (> 96²); class 2 has no ground
+    truth (NaN), an empty image changes nothing."""
+    truths = [record([[0, 0, 100, 100]], [1]), record(np.zeros((0, 4)), [])]
+    found = [np.array([detection(1, 0.9, [0, 0, 100, 72])]), np.zeros((0, 6))]
+    result = evaluate_coco(found, truths, n_classes=2)
+    assert result.mean_average_precision == pytest.approx(0.5)
+    assert result.statistics["AP50"] == pytest.approx(1.0) and result.statistics["AP75"] == 0.0
+    assert result.statistics["AP_large"] == pytest.approx(0.5)
+    assert math.isnan(result.statistics["AP_small"]) and math.isnan(result.statistics["AP_medium"])
+    assert result.average_precision[1] == pytest.approx(0.5) and math.isnan(result.average_precision[2])
+    assert "AP@[.5:.95]" in result.table(["a", "b"])
+    nothing = evaluate_coco([np.zeros((0, 6))] * 2, truths, n_classes=2)
+    assert nothing.mean_average_precision == 0.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_coco_figures_equal_pycocotools_run_directly(seed):
+    rng = np.random.default_rng(seed)
+    found, truths = random_case(rng, n_classes=3)
+    # images scaled up so that boxes of every COCO size class occur; some difficult boxes
+    # (given to pycocotools as iscrowd)
+    for k, scale in enumerate(rng.choice([1.0, 4.0, 8.0], len(truths))):
+        truths[k]["boxes"] = truths[k]["boxes"] * scale
+        truths[k]["difficult"] = rng.random(len(truths[k]["labels"])) < 0.1
+        found[k] = found[k] * np.array([1, 1, scale, scale, scale, scale])
+    ours = evaluate_coco(found, truths, n_classes=3)
+    reference = pycocotools_evaluation(found, truths, n_classes=3)
+    for name, value in zip(COCO_STATISTICS, reference.stats):
+        expected = float("nan") if value < 0 else value
+        assert ours.statistics[name] == pytest.approx(expected, nan_ok=True), name
+    for class_id in (1, 2, 3):
+        precision = reference.eval["precision"][:, :, class_id - 1, 0, -1]
+        assert ours.average_precision[class_id] == pytest.approx(float(np.mean(precision)))

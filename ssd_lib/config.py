@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Sequence
 
 __all__ = [
@@ -72,7 +73,7 @@ def scale_schedule(min_scale: float, max_scale: float, n_layers: int) -> tuple[f
 
 def _pair(value, field: str, layer: int) -> tuple[float, float]:
     """One per-layer value as a (y, x) pair: a number means the same in both directions."""
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):  # also numpy scalars
         return (float(value), float(value))
     if isinstance(value, Sequence) and len(value) == 2:
         return (float(value[0]), float(value[1]))
@@ -128,8 +129,9 @@ class SSDConfig:
 
         for name in ("image_height", "image_width", "n_classes"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"SSDConfig.{name}: must be a positive integer, got {value!r}")
+            set_(name, int(value))  # numpy integers become Python ints
 
         # Feature maps: (rows, cols) of positive integers that fit the image.
         if not isinstance(self.feature_map_sizes, Sequence) or len(self.feature_map_sizes) == 0:
@@ -172,7 +174,7 @@ class SSDConfig:
                     f"got {layer_ratios!r}"
                 )
             for r in layer_ratios:
-                if not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0:
+                if not isinstance(r, numbers.Real) or not math.isfinite(r) or r <= 0:
                     raise ValueError(
                         f"SSDConfig.aspect_ratios[{k}]: aspect ratios must be > 0, got {r!r}"
                     )
@@ -195,6 +197,7 @@ class SSDConfig:
                 value = getattr(self, name)
                 if not math.isfinite(value) or value <= 0:
                     raise ValueError(f"SSDConfig.{name}: must be > 0, got {value!r}")
+                set_(name, float(value))
             if n_layers > 1 and self.max_scale <= self.min_scale:
                 raise ValueError(
                     f"SSDConfig.max_scale: must be greater than min_scale ({self.min_scale}), "
@@ -235,7 +238,7 @@ class SSDConfig:
         set_("steps", steps)
 
         offsets = self.offsets
-        if isinstance(offsets, (int, float)):
+        if isinstance(offsets, numbers.Real):
             offsets = [offsets] * n_layers
         offsets = tuple(
             _pair(offset, "offsets", k) for k, offset in enumerate(per_layer("offsets", offsets))
@@ -259,6 +262,9 @@ class SSDConfig:
         set_("variances", variances)
 
         if self.class_names is not None:
+            if isinstance(self.class_names, str):
+                raise ValueError(f"SSDConfig.class_names: expected a sequence of names, got the "
+                                 f"string {self.class_names!r}; write ({self.class_names!r},)")  # fmt: skip
             names = tuple(str(name) for name in self.class_names)
             if len(names) != self.n_classes:
                 raise ValueError(

@@ -32,12 +32,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import heapq
+import logging
 
 import numpy as np
 
 from .anchors import cell_box_shapes, cell_centers, generate_anchors
 from .boxes import box_area, centroids_to_corners, check_boxes, corners_to_centroids, iou, paired_iou
 from .config import SSDConfig
+
+logger = logging.getLogger(__name__)
+#: A batch whose every box is smaller than this (pixels, both sides) was probably given in
+#: normalized 0..1 coordinates: the encoder warns once.
+TINY_BOX_PIXELS = 2.0
 
 __all__ = [
     "BACKGROUND",
@@ -378,6 +384,9 @@ class SSDEncoder:
     the bound the skipped anchors stay below); the rare image where that check fails is matched
     on the full IoU matrix instead. The result equals :func:`match` on all anchors.
 
+    A batch whose every box is smaller than 2 pixels logs one warning (per encoder): such boxes
+    are usually normalized 0..1 coordinates given where pixels are expected.
+
     Args:
         config: the :class:`~ssd_lib.config.SSDConfig`; anchors, image size, number of classes
             and variances come from it.
@@ -415,6 +424,7 @@ class SSDEncoder:
         # Anchors below this IoU with every box are background in both stages.
         self._min_useful_iou = neg_iou_limit if matching == "bipartite" else min(pos_iou_threshold, neg_iou_limit)
         self.n_full_matches = 0
+        self._warned_tiny = False
 
     # ------------------------------------------------------------------ input checking
     def _gather_boxes(self, gt_per_image):
@@ -455,6 +465,13 @@ class SSDEncoder:
                     "(rows are [class_id, xmin, ymin, xmax, ymax] in pixels)"
                 )
         width, height = config.image_width, config.image_height
+        if len(corners) and np.all(corners[:, 2:] - corners[:, :2] < TINY_BOX_PIXELS) and not self._warned_tiny:
+            self._warned_tiny = True
+            logger.warning(
+                "SSDEncoder: every box of this batch is smaller than %g pixels: normalized 0..1 "
+                "coordinates? The encoder expects pixels of the %dx%d model input",
+                TINY_BOX_PIXELS, width, height,
+            )
         corners = np.clip(corners, 0, [width, height, width, height])
         keep = (corners[:, 2] > corners[:, 0]) & (corners[:, 3] > corners[:, 1])  # not fully outside
         image_of_box = np.repeat(np.arange(len(arrays)), counts)[keep]

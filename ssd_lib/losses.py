@@ -24,11 +24,12 @@ Explained in notebooks/04_loss.ipynb.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from .config import SSDConfig
 
-__all__ = ["SSDLoss", "smooth_l1", "softmax_cross_entropy"]
+__all__ = ["SSDLoss", "smooth_l1", "softmax_cross_entropy", "check_labels"]
 
 _MINING = ("per_image", "batch")
 
@@ -99,6 +100,50 @@ def _hardest(values, n_keep):
     return ops.cast(keep, values.dtype)
 
 
+def _concrete(tensor) -> np.ndarray | None:
+    """``tensor`` as a numpy array when its values are known now (numpy input, eager TensorFlow,
+    JAX or PyTorch), None while a graph is being traced (``tf.function``, XLA, ``jax.jit``)."""
+    if isinstance(tensor, np.ndarray):
+        return tensor
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            return None
+    elif backend == "jax":
+        import jax
+
+        if isinstance(tensor, jax.core.Tracer):
+            return None
+    return ops.convert_to_numpy(tensor)
+
+
+def check_labels(y_true, n_classes: int) -> None:
+    """Refuse ``y_true`` labels other than -1 (neutral), 0 (background) and 1..n_classes.
+
+    Out-of-range labels would otherwise count as positives whose cross-entropy is silently 0
+    (their one-hot vector is empty). Runs only when the values are known (eager calls); inside a
+    compiled graph (``model.fit``, XLA, ``jax.jit``) the labels were checked where they entered:
+    :class:`ssd_lib.encoder.SSDEncoder` refuses class ids outside 1..n_classes.
+
+    Raises:
+        ValueError: naming the first bad entry ``y_true[image, anchor, 0]``.
+    """
+    values = _concrete(y_true)
+    if values is None:
+        return
+    labels = np.asarray(values)[..., 0]
+    bad = (labels != np.round(labels)) | (labels < -1) | (labels > n_classes)
+    if bad.any():
+        where = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(
+            f"SSDLoss: y_true[{', '.join(map(str, where))}, 0] = {labels[where]:g}: labels must be -1 "
+            f"(neutral), 0 (background) or a class id 1..{n_classes} (y_pred has n_classes + 5 = "
+            f"{n_classes + 5} values per anchor)"
+        )
+
+
 @keras.saving.register_keras_serializable(package="ssd_lib")
 class SSDLoss(keras.losses.Loss):
     """The SSD multibox loss, usable as ``model.compile(loss=SSDLoss())``.
@@ -124,6 +169,9 @@ class SSDLoss(keras.losses.Loss):
     Returns:
         A scalar: ``(L_conf + alpha * L_loc) / max(N, 1)`` over the batch. :meth:`terms` gives
         the parts.
+
+    Raises:
+        ValueError: (eager calls) labels outside -1..n_classes, see :func:`check_labels`.
 
     Explained in notebooks/04_loss.ipynb.
     """
@@ -172,6 +220,7 @@ class SSDLoss(keras.losses.Loss):
                 f"SSDLoss: y_pred has {y_pred.shape[-1]} values per anchor, expected "
                 f"n_classes + 1 + 4 = {self.config.n_classes + 5}"
             )
+        check_labels(y_true, y_pred.shape[-1] - 5)
         logits = ops.cast(y_pred[..., :-4], "float32")  # (b, n, n_classes + 1)
         predicted_offsets = ops.cast(y_pred[..., -4:], "float32")  # (b, n, 4)
         labels = y_true[..., 0]  # (b, n)

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from ssd_lib.config import (
@@ -97,15 +98,34 @@ BAD = [
     ({"n_classes": 0}, "n_classes"),
     ({"image_height": -300}, "image_height"),
     ({"class_names": ("cat",)}, "class_names"),
+    ({"n_classes": 1, "class_names": "dog"}, "class_names: expected a sequence of names, got the string 'dog'"),
+    ({"n_classes": np.float64(20.0)}, "n_classes"),
 ]
 
 
 @pytest.mark.parametrize("changes, field", BAD, ids=[f for _, f in BAD])
 def test_invalid_configurations_name_the_field(changes, field):
-    with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
         dataclasses.replace(SSD300_VOC, **changes)
 
 
 def test_presets_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         SSD300_VOC.n_classes = 3
+
+
+def test_numpy_scalars_are_accepted_as_numbers():
+    """Values computed with numpy (np.int64, np.float32) give the same config as Python numbers."""
+    from_numpy = SSDConfig(
+        image_height=np.int64(300), image_width=np.int32(300), n_classes=np.int64(20),
+        feature_map_sizes=tuple(np.array([38, 19, 10, 5, 3, 1])),
+        aspect_ratios=[tuple(np.float32(r) for r in layer) for layer in SSD300_VOC.aspect_ratios],
+        scales=tuple(np.float64(s) for s in SSD300_VOC.scales), steps=tuple(np.array([8, 16, 32, 64, 100, 300])),
+        offsets=np.float32(0.5), variances=tuple(np.float64(v) for v in (0.1, 0.1, 0.2, 0.2)),
+        class_names=VOC_CLASSES,
+    )  # fmt: skip
+    assert from_numpy.anchors_per_layer() == SSD300_VOC.anchors_per_layer()
+    assert type(from_numpy.n_classes) is int and type(from_numpy.image_height) is int
+    assert from_numpy.scales == SSD300_VOC.scales and from_numpy.steps == SSD300_VOC.steps
+    from_range = dataclasses.replace(SSD300_VOC, scales=None, min_scale=np.float32(0.2), max_scale=np.float32(0.9))
+    assert type(from_range.min_scale) is float

@@ -422,3 +422,17 @@ def test_record_to_gt_rows_scales_boxes_with_the_image():
     np.testing.assert_allclose(record_to_gt_rows(record, SSD300_VOC), [[3, 30, 30, 150, 300]])
     empty = {"size": (10, 10), "boxes": np.zeros((0, 4)), "labels": np.zeros(0, int)}
     assert record_to_gt_rows(empty, SSD300_VOC).shape == (0, 5)
+
+
+def test_normalized_boxes_are_warned_about_once(caplog):
+    """Boxes in 0..1 coordinates where pixels are expected: every box is under 2 pixels."""
+    encoder = SSDEncoder(SSD300_VOC)
+    normalized = [np.array([[12, 0.1, 0.2, 0.6, 0.9]]), np.array([[3, 0.3, 0.3, 0.5, 0.4]])]
+    encoder(normalized)
+    encoder(normalized)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "ssd_lib.encoder"]
+    assert len(warnings) == 1
+    assert "every box of this batch is smaller than 2 pixels: normalized 0..1 coordinates?" in warnings[0]
+    caplog.clear()
+    SSDEncoder(SSD300_VOC)([np.array([[12, 0.1, 0.2, 0.6, 0.9], [12, 10, 20, 160, 290]])])
+    assert not [r for r in caplog.records if r.name == "ssd_lib.encoder"]  # one real box: quiet

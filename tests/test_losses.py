@@ -228,6 +228,34 @@ def test_config_checks_prediction_width_and_must_be_a_keyword():
         loss(np.zeros((1, 5, 5), np.float32), np.zeros((1, 5, 8), np.float32))
 
 
+@pytest.mark.parametrize("label", [3, 7, -2, 1.5])
+def test_labels_out_of_range_are_refused_when_called_eagerly(label):
+    """3 classes: a label 7 would count as a positive with an empty one-hot (loss ~0)."""
+    y_true, y_pred = make_case(np.random.default_rng(0), n_classes=2)
+    y_true[1, 4, 0] = label
+    if label == 3:
+        y_true[1, 4, 0] = 2  # the largest valid class id passes
+        assert np.isfinite(float(SSDLoss()(y_true, y_pred)))
+        return
+    with pytest.raises(ValueError, match=rf"y_true\[1, 4, 0\] = {label}: labels must be -1 \(neutral\), "
+                       r"0 \(background\) or a class id 1..2 \(y_pred has n_classes \+ 5 = 7"):  # fmt: skip
+        SSDLoss()(y_true, y_pred)
+
+
+def test_compiled_loss_leaves_the_check_to_the_encoder():
+    """Inside a compiled graph the values are not known: the loss traces and runs (no check);
+    labels entering through SSDEncoder (and so DetectionDataset) are checked there."""
+    import tensorflow as tf
+
+    y_true, y_pred = make_case(np.random.default_rng(1), n_classes=2)
+    compiled = tf.function(SSDLoss().call, jit_compile=True)
+    assert np.isfinite(keras.ops.convert_to_numpy(compiled(y_true, y_pred))).all()
+    config = SSDConfig(image_height=32, image_width=32, n_classes=2, feature_map_sizes=(2,),
+                       aspect_ratios=((1.0,),), scales=(0.5, 0.9))  # fmt: skip
+    with pytest.raises(ValueError, match=r"image 0, box 0 .* has a class id outside 1..2"):
+        SSDEncoder(config)([np.array([[7, 1, 1, 20, 20]])])
+
+
 def test_serialization_round_trip():
     loss = SSDLoss(neg_pos_ratio=2, n_neg_min=4, alpha=0.5, mining="batch")
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
@@ -250,12 +278,21 @@ JAX_SCRIPT = textwrap.dedent(
         terms = loss.terms(data["y_true"], data["y_pred"])
         gradient = jax.grad(lambda p: loss(data["y_true"], p))(data["y_pred"])
         empty_value, empty_gradient = jax.value_and_grad(lambda p: loss(empty, p))(data["y_pred"])
+        jitted = float(jax.jit(loss)(data["y_true"], data["y_pred"]))  # traced: no label check
+        bad = data["y_true"].copy()
+        bad[0, 0, 0] = 9
+        try:
+            loss(bad, data["y_pred"])
+            refused = ""
+        except ValueError as error:
+            refused = str(error)
         results[mining] = {
             "backend": keras.backend.backend(), "value": float(terms["total"]),
             "kept": keras.ops.convert_to_numpy(terms["kept_negative_mask"]).tolist(),
             "gradient_finite": bool(np.isfinite(gradient).all()),
             "empty_value": float(empty_value),
             "empty_gradient_finite": bool(np.isfinite(empty_gradient).all()),
+            "jitted": jitted, "refused": refused,
         }
     print(json.dumps(results))
     """
@@ -289,6 +326,8 @@ def test_same_results_under_jax_backend(tmp_path):
         assert result["value"] == pytest.approx(tf_value, rel=1e-6)
         assert result["gradient_finite"] and result["empty_gradient_finite"]
         assert np.isfinite(result["empty_value"]) and result["empty_value"] > 0  # n_neg_min = 2
+        assert result["jitted"] == pytest.approx(expected, rel=1e-5)
+        assert "y_true[0, 0, 0] = 9: labels must be -1 (neutral)" in result["refused"]
 
 
 # ---------------------------------------------------------------------------------------------

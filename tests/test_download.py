@@ -125,6 +125,40 @@ def test_corrupted_archive_is_rejected_and_deleted(tmp_path, served):
     assert not (tmp_path / "data" / "VOCdevkit").exists()  # nothing extracted
 
 
+def test_a_hand_placed_archive_with_another_checksum_is_kept(tmp_path, served, caplog):
+    """A mirror's copy put in downloads/ by hand (as the offline message suggests): never
+    deleted; refused with a message that says how to use it; used with the explicit flag."""
+    official, mirror = voc_tar_bytes(), voc_tar_bytes(n_images=2)
+    url = served("VOCtrainval.tar", official)
+    placed = tmp_path / "downloads" / "VOCtrainval.tar"
+    placed.parent.mkdir()
+    placed.write_bytes(mirror)
+    archives = {"voc2007": (Archive(url, md5_of(official)),)}
+    with pytest.raises(DownloadError, match=rf"checksum differs for .*VOCtrainval.tar: expected MD5 "
+                       rf"{md5_of(official)}, got {md5_of(mirror)} .*The file is kept. To use it "
+                       r"anyway, run again with --accept-checksum-mismatch"):  # fmt: skip
+        download_voc(["voc2007"], tmp_path, archives=archives, progress=False)
+    assert placed.read_bytes() == mirror and not (tmp_path / "VOCdevkit").exists()
+    folders = download_voc(["voc2007"], tmp_path, archives=archives, progress=False,
+                           accept_checksum_mismatch=True, keep_archives=True)  # fmt: skip
+    assert len(datasets.parse_voc(folders[0], classes=("dog",))) == 2  # the mirror's contents
+    assert placed.read_bytes() == mirror
+    assert any("--accept-checksum-mismatch" in r.getMessage() for r in caplog.records)
+
+
+def test_command_line_accepts_a_checksum_mismatch(tmp_path, served, monkeypatch, capsys):
+    official, mirror = voc_tar_bytes(), voc_tar_bytes(n_images=1)
+    monkeypatch.setitem(voc_download.VOC_ARCHIVES, "voc2007",
+                        (Archive(served("t.tar", official), md5_of(official)),))  # fmt: skip
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "t.tar").write_bytes(mirror)
+    assert main(["download", "voc2007", "--to", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: checksum differs") and error.count("\n") == 1
+    assert main(["download", "voc2007", "--to", str(tmp_path), "--accept-checksum-mismatch"]) == 0
+    assert len(datasets.parse_voc(tmp_path / "VOCdevkit" / "VOC2007", classes=("dog",))) == 1
+
+
 def test_resume_continues_from_the_partial_file(tmp_path, served):
     """The .part's bytes are kept and only the rest is fetched: with a .part whose prefix differs
     from the source, only a real resume produces the expected (prefix + rest) checksum."""

@@ -20,6 +20,9 @@ def main(argv=None) -> int:
     download.add_argument("names", nargs="+", choices=sorted(voc_download.VOC_ARCHIVES))
     download.add_argument("--to", default="data", help="data folder (default: data)")
     download.add_argument("--keep-archives", action="store_true", help="keep the .tar files")
+    download.add_argument("--accept-checksum-mismatch", action="store_true",
+                          help="use an archive in <to>/downloads/ whose MD5 differs from the "
+                               "official one (e.g. a mirror's copy you trust)")  # fmt: skip
     synthetic = commands.add_parser("shapes", help="generate the synthetic shapes dataset")
     synthetic.add_argument("--to", default="data/shapes", help="output folder")
     synthetic.add_argument("--train", type=int, default=2000, help="training images")
@@ -31,8 +34,9 @@ def main(argv=None) -> int:
     try:
         if arguments.command == "download":
             folders = voc_download.download_voc(
-                arguments.names, arguments.to, keep_archives=arguments.keep_archives
-            )
+                arguments.names, arguments.to, keep_archives=arguments.keep_archives,
+                accept_checksum_mismatch=arguments.accept_checksum_mismatch,
+            )  # fmt: skip
             for folder in folders:
                 print(f"ready: {folder}")
         else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import http.client
+import logging
 import os
 import tarfile
 import urllib.error
@@ -32,6 +33,8 @@ __all__ = [
 ]  # fmt: skip
 
 _HOST = "http://host.robots.ox.ac.uk/pascal/VOC"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,12 +111,15 @@ def download_file(
     md5: str | None = None,
     progress: bool = True,
     timeout: float = 60.0,
+    accept_checksum_mismatch: bool = False,
 ) -> Path:
     """Download ``url`` to ``destination``, resuming a previous partial download, and verify it.
 
     Bytes go to ``<destination>.part``; a later call continues from its size (HTTP ``Range``, or
     an offset for ``file://``). Only a complete file whose MD5 matches is renamed to
-    ``destination``. A ``destination`` that already exists is verified and kept.
+    ``destination``. A ``destination`` that already exists (e.g. placed there by hand) is
+    verified and never deleted: with another MD5 (a mirror's copy?) it is used only when
+    ``accept_checksum_mismatch`` is set.
 
     Args:
         url: ``http(s)://`` or ``file://`` URL.
@@ -121,6 +127,8 @@ def download_file(
         md5: expected hex MD5, or None to skip the check.
         progress: show a tqdm progress bar (bytes).
         timeout: seconds to wait for the server.
+        accept_checksum_mismatch: use a file whose MD5 differs (logs a warning) instead of
+            refusing it.
 
     Returns:
         ``destination`` as a Path.
@@ -128,12 +136,19 @@ def download_file(
     Raises:
         DownloadError: the host cannot be reached (the message says where to put a manually
             downloaded file), the transfer broke off (the partial file is kept; run again to
-            resume), or the checksum does not match (the bad file is deleted).
+            resume), or the checksum does not match: a file found at ``destination`` is kept
+            (the message says how to use it), a file this call downloaded is deleted.
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     if destination.exists():
-        _verify(destination, md5, destination, url)
+        if not _checksum_matches(destination, md5, accept_checksum_mismatch):
+            raise DownloadError(
+                f"checksum differs for {destination}: expected MD5 {md5}, got {_md5(destination)} "
+                f"(a mirror's copy, or a damaged file?). The file is kept. To use it anyway, run "
+                f"again with --accept-checksum-mismatch (accept_checksum_mismatch=True); to "
+                f"download the official file from {url}, delete it first"
+            )
         return destination
     partial = destination.with_name(destination.name + ".part")
     offset = partial.stat().st_size if partial.exists() else 0
@@ -171,23 +186,30 @@ def download_file(
             f"download of {url} ended early ({partial.stat().st_size} of {total} bytes); the "
             f"partial file {partial} is kept: run the command again to resume"
         )
-    _verify(partial, md5, destination, url)
+    if not _checksum_matches(partial, md5, accept_checksum_mismatch):
+        actual = _md5(partial)
+        partial.unlink()
+        raise DownloadError(
+            f"checksum mismatch for {destination.name}: expected MD5 {md5}, got {actual}; the "
+            f"corrupt download {partial} was deleted. Run the command again to download it afresh "
+            f"from {url}"
+        )
     partial.replace(destination)
     return destination
 
 
-def _verify(path: Path, md5: str | None, destination: Path, url: str) -> None:
-    """Delete ``path`` and raise ``DownloadError`` when its MD5 is not ``md5``."""
+def _checksum_matches(path: Path, md5: str | None, accept_mismatch: bool) -> bool:
+    """True when ``path`` has MD5 ``md5`` (or no check is asked); a mismatch that is accepted
+    logs a warning and counts as a match."""
     if md5 is None:
-        return
+        return True
     actual = _md5(path)
-    if actual != md5.lower():
-        path.unlink()
-        raise DownloadError(
-            f"checksum mismatch for {destination.name}: expected MD5 {md5}, got {actual}; the "
-            f"corrupt file {path} was deleted. Run the command again to download it afresh from "
-            f"{url}"
-        )
+    if actual == md5.lower():
+        return True
+    if accept_mismatch:
+        logger.warning("using %s although its MD5 is %s, not the expected %s "
+                       "(--accept-checksum-mismatch)", path, actual, md5)  # fmt: skip
+    return accept_mismatch
 
 
 def extract_tar(archive, to) -> None:
@@ -229,6 +251,7 @@ def download_voc(
     archives: dict | None = None,
     progress: bool = True,
     keep_archives: bool = False,
+    accept_checksum_mismatch: bool = False,
 ) -> list[Path]:
     """Download and extract Pascal VOC datasets into ``<to>/VOCdevkit/VOC<year>``.
 
@@ -240,6 +263,8 @@ def download_voc(
         progress: show progress bars.
         keep_archives: keep the ``.tar`` files after extraction (they are deleted by default:
             VOC2007 + VOC2012 take 2.8 GB).
+        accept_checksum_mismatch: use archives whose MD5 differs from the official one (e.g.
+            a mirror's copy placed in ``<to>/downloads/`` by hand); see :func:`download_file`.
 
     Returns:
         The dataset folders, e.g. ``[data/VOCdevkit/VOC2007]``.
@@ -261,7 +286,7 @@ def download_voc(
             if marker.exists():
                 continue
             path = download_file(archive.url, to / "downloads" / archive.filename, archive.md5,
-                                 progress=progress)  # fmt: skip
+                                 progress=progress, accept_checksum_mismatch=accept_checksum_mismatch)  # fmt: skip
             with tarfile.open(path) as tar:
                 top_level = {member.name.split("/")[0] for member in tar.getmembers()}
             # The official tars start with VOCdevkit/; some mirrors' start at VOC2007/.

@@ -51,6 +51,16 @@ def test_best_anchor_iou_matches_reference_loop():
     assert np.all((result >= 0) & (result <= 1))
 
 
+def test_best_anchor_iou_in_chunks_equals_one_matrix():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 0.7, size=(700, 2))
+    gt = np.concatenate([xy, xy + rng.uniform(0.01, 0.3, size=(700, 2))], axis=1)
+    anchors = generate_anchors(SSD300_VOC)
+    whole = best_anchor_iou(gt, anchors, chunk_size=len(gt))
+    for chunk_size in (1, 7, 256):
+        np.testing.assert_array_equal(best_anchor_iou(gt, anchors, chunk_size=chunk_size), whole)
+
+
 def test_best_anchor_iou_empty_inputs():
     anchors = generate_anchors(SSD300_VOC)
     assert best_anchor_iou(np.zeros((0, 4)), anchors).shape == (0,)

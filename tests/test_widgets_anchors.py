@@ -345,3 +345,43 @@ def test_displayed_explorers_carry_a_static_picture(scale_explorer, grid_explore
 def test_the_static_picture_can_be_excluded(scale_explorer):
     bundle = scale_explorer._repr_mimebundle_(exclude=["image/png"])
     assert "image/png" not in bundle and "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def random_boxes(count, seed=0):
+    """``(count, 4)`` valid normalized corners."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 0.7, size=(count, 2))
+    return np.concatenate([xy, xy + rng.uniform(0.02, 0.3, size=(count, 2))], axis=1)
+
+
+def test_scale_explorer_offers_a_choice_of_box_sets(gt_corners):
+    many = random_boxes(1200)
+    explorer = AnchorScaleExplorer({"samples": gt_corners, "many": many}, max_boxes=300)
+    sampled = "many: a random 300 of 1200"
+    assert explorer.box_set in explorer.controls and list(explorer.box_set.options) == ["samples", sampled]
+    anchors = generate_anchors(SSD300_VOC)
+    np.testing.assert_allclose(explorer.best_iou, best_anchor_iou(gt_corners, anchors))
+    assert explorer.coverage.ax.get_title().startswith("samples · 8732 anchors · ")
+    explorer.box_set.value = sampled
+    assert explorer.gt_corners.shape == (300, 4)
+    assert all((many == row).all(axis=1).any() for row in explorer.gt_corners)  # a subset of the set
+    np.testing.assert_allclose(explorer.best_iou, best_anchor_iou(explorer.gt_corners, anchors))
+    assert explorer.coverage.ax.get_title().startswith(f"{sampled} · 8732 anchors · best IoU ≥ 0.5: ")
+    assert len(explorer.coverage.points.get_offsets()) == 300
+    again = AnchorScaleExplorer({"many": many}, max_boxes=300)  # the sample is fixed
+    np.testing.assert_array_equal(again.gt_corners, explorer.gt_corners)
+
+
+def test_one_box_set_needs_no_menu(scale_explorer):
+    assert scale_explorer.box_set not in scale_explorer.controls
+    assert scale_explorer.coverage.ax.get_title().startswith("8732 anchors · ")
+
+
+@pytest.mark.parametrize("boxes, max_boxes, message", [
+    ({}, 500, "empty dict"),
+    ({"good": random_boxes(3), "bad": np.zeros((3, 3))}, 500, r"boxes\['bad'\]: expected shape"),
+    (random_boxes(3), 0, "max_boxes must be at least 1"),
+])  # fmt: skip
+def test_scale_explorer_rejects_bad_box_sets(boxes, max_boxes, message):
+    with pytest.raises(ValueError, match=message):
+        AnchorScaleExplorer(boxes, max_boxes=max_boxes)

@@ -62,7 +62,7 @@ class AnchorGridExplorer(BlitExplorer):
         self.ax = ax
         viz.show_image(ax, self.photo)
         self.centers = viz.CellCentersArtist(ax)
-        self.cell_box = viz.BoxArtist(ax, edgecolor="yellow", linewidth=1.5, linestyle="dashed", zorder=4)
+        self.cell_box = viz.draw_highlight(ax, zorder=4)
         self.anchor_boxes = viz.BoxArtist(ax, linewidth=2.0, outline=True, max_labels=len(kinds), zorder=5)
         self.config = first
         self.cell_anchors = np.zeros((0, 4))
@@ -73,7 +73,7 @@ class AnchorGridExplorer(BlitExplorer):
         super().__init__(controls, figure)
 
     def animated_artists(self) -> list:
-        boxes = [self.cell_box.collection, self.anchor_boxes.collection, *self.anchor_boxes.labels]
+        boxes = [self.cell_box.collection, *self.anchor_boxes.artists()]
         return [self.centers.points, *boxes, self.ax.title]
 
     def _on_change(self, change) -> None:

@@ -29,28 +29,38 @@ class AnchorScaleExplorer(BlitExplorer):
     Sliders set ``s_min`` and ``s_max`` of the linear scale schedule; with "first layer fixed"
     the first layer keeps the base configuration's scale and the schedule runs over the other
     layers (as in the SSD300 preset: 0.1, then 0.2 ... 0.88, 1.05), otherwise it runs over all
-    layers. Toggles choose the aspect-ratio set and ``two_boxes_for_ar1``. The figure shows the
-    anchors of one cell of every layer and the anchor coverage: each ground-truth box's best IoU
-    with any anchor. Invalid combinations (``s_max <= s_min`` ...) show a message instead.
+    layers. Toggles choose the aspect-ratio set and ``two_boxes_for_ar1``; given several sets of
+    boxes, a menu chooses the set. The figure shows the anchors of one cell of every layer and
+    the anchor coverage: each ground-truth box's best IoU with any anchor. Invalid combinations
+    (``s_max <= s_min`` ...) show a message instead.
 
     Args:
-        gt_corners: ``(k, 4)`` normalized corners of the ground-truth boxes to cover (e.g.
-            :func:`ssd_lib.anchors.records_to_normalized_corners` of the samples).
+        boxes: ``(k, 4)`` normalized corners of the ground-truth boxes to cover (e.g.
+            :func:`ssd_lib.anchors.records_to_normalized_corners` of the samples), or a dict
+            name -> such an array (the menu's choices, the first shown first).
         base_config: the ``SSDConfig`` whose feature maps, steps and offsets are kept.
         threshold: the IoU a box's best anchor must reach to count as covered.
+        max_boxes: a set with more boxes is shown as a fixed random sample of this many (a
+            redraw computes every box's IoU with every anchor: 500 boxes x 8732 anchors take
+            about 0.2 s).
 
     Attributes (after each update): ``config`` (the ``SSDConfig`` drawn, None if invalid),
-    ``best_iou`` ``(k,)``, ``covered_share``, ``error`` (the message shown, or None).
+    ``gt_corners`` ``(k, 4)`` (the boxes shown), ``best_iou`` ``(k,)``, ``covered_share``,
+    ``error`` (the message shown, or None).
 
     Explained in notebooks/01_anchor_scales.ipynb.
     """
 
-    def __init__(self, gt_corners, base_config=None, threshold: float = 0.5):
+    def __init__(self, boxes, base_config=None, threshold: float = 0.5, max_boxes: int = 500):
         self.base_config = SSD300_VOC if base_config is None else base_config
-        self.gt_corners = check_boxes(gt_corners, "gt_corners").reshape(-1, 4)
+        self.box_sets = box_sets(boxes, max_boxes)
+        self.box_set = widgets.Dropdown(options=list(self.box_sets), description="boxes",
+                                        layout=widgets.Layout(width="max-content"))  # fmt: skip
+        self.gt_corners = self.box_sets[self.box_set.value]
         base = self.base_config
         n_layers = base.n_layers
-        slider = dict(step=0.01, readout_format=".2f", style={"description_width": "initial"})
+        slider = dict(step=0.01, readout_format=".2f", style={"description_width": "initial"},
+                      continuous_update=False)  # fmt: skip
         self.min_scale = widgets.FloatSlider(value=base.scales[1] if n_layers > 1 else base.scales[0],
                                              min=0.02, max=0.6, description="s_min", **slider)  # fmt: skip
         self.max_scale = widgets.FloatSlider(value=base.scales[-2], min=0.2, max=1.2,
@@ -74,8 +84,8 @@ class AnchorScaleExplorer(BlitExplorer):
         for layer, panel in enumerate(self.shape_panels):  # the titles do not change
             panel.ax.set_title(viz.cell_shapes_labels(base, layer)[0], fontsize=9)
         self.coverage = viz.CoverageArtist(figure.add_subplot(grid[1, :]), threshold=threshold)
-        viz.aspect_ratio_legend(self.coverage.ax, ASPECT_RATIO_SETS["1, 2, 1/2, 3, 1/3"],
-                                loc="lower right", ncols=5)  # fmt: skip
+        viz.aspect_ratio_legend(figure, ASPECT_RATIO_SETS["1, 2, 1/2, 3, 1/3"], loc="outside upper center",
+                                ncols=5, title="anchor aspect ratios r = w / h", title_fontsize=8)  # fmt: skip
         self.message = viz.figure_message(figure)
         self.config = None
         self.best_iou = np.zeros(len(self.gt_corners))
@@ -83,6 +93,8 @@ class AnchorScaleExplorer(BlitExplorer):
         self.error = None
         controls = [self.min_scale, self.max_scale, self.first_layer_fixed,
                     self.two_boxes_for_ar1, self.aspect_ratio_set]  # fmt: skip
+        if len(self.box_sets) > 1:
+            controls.append(self.box_set)
         super().__init__(controls, figure)
 
     def animated_artists(self) -> list:
@@ -121,18 +133,20 @@ class AnchorScaleExplorer(BlitExplorer):
             self._show_error(str(error))
             return
         self.config, self.error = config, None
+        self.gt_corners = self.box_sets[self.box_set.value]
         self.message.set_visible(False)
         for layer, panel in enumerate(self.shape_panels):
             sizes, _, ratios = cell_box_shapes(config, layer)
             panel.set_shapes(sizes, ratios, caption=viz.cell_shapes_labels(config, layer)[1])
         self.best_iou = best_anchor_iou(self.gt_corners, generate_anchors(config))
+        set_name = f"{self.box_set.value} · " if len(self.box_sets) > 1 else ""
         self.covered_share = self.coverage.set_coverage(
-            self.gt_corners, self.best_iou, config.scales[:-1],
-            title_prefix=f"{config.n_anchors} anchors · ",
+            self.gt_corners, self.best_iou, config.scales[:-1], title_prefix=f"{set_name}{config.n_anchors} anchors · ",
         )  # fmt: skip
 
     def _show_error(self, text: str) -> None:
         self.config, self.error = None, text
+        self.gt_corners = self.box_sets[self.box_set.value]
         self.best_iou = np.zeros(len(self.gt_corners))
         self.covered_share = 0.0
         for panel in self.shape_panels:
@@ -141,3 +155,24 @@ class AnchorScaleExplorer(BlitExplorer):
         self.coverage.ax.set_title("invalid configuration")
         self.message.set_text("Invalid configuration:\n" + text)
         self.message.set_visible(True)
+
+
+def box_sets(boxes, max_boxes: int) -> dict:
+    """The explorer's sets of boxes: name -> ``(k, 4)`` normalized corners, at most
+    ``max_boxes`` each (a larger set is replaced by a fixed random sample, named so).
+
+    Raises ``ValueError`` naming the set when one is not ``(k, 4)`` or when there is no set.
+    """
+    named = dict(boxes) if isinstance(boxes, dict) else {"boxes": boxes}
+    if not named:
+        raise ValueError("AnchorScaleExplorer: boxes is an empty dict; give at least one set of boxes")
+    if max_boxes < 1:
+        raise ValueError(f"AnchorScaleExplorer: max_boxes must be at least 1, got {max_boxes}")
+    sets = {}
+    for name, corners in named.items():
+        corners = check_boxes(corners, f"boxes[{name!r}]").reshape(-1, 4)
+        if len(corners) > max_boxes:
+            keep = np.sort(np.random.default_rng(0).choice(len(corners), max_boxes, replace=False))
+            corners, name = corners[keep], f"{name}: a random {max_boxes} of {len(corners)}"
+        sets[name] = corners
+    return sets

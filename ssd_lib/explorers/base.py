@@ -51,8 +51,8 @@ class Explorer(widgets.VBox):
 
     def static_picture(self) -> bytes:
         """PNG bytes of the figure as the explorer shows it now (its last render; nothing is
-        redrawn), compressed for storing in a notebook."""
-        return viz.encode_canvas(self.figure, "png", compress_level=9)
+        redrawn), made small for storing in a notebook: 256 colours, compression level 9."""
+        return viz.encode_canvas(self.figure, "png", compress_level=9, palette_colors=256)
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         """The widget view (and its text) plus ``image/png``: :meth:`static_picture` in base64."""

@@ -18,8 +18,8 @@ class LossExplorer(BlitExplorer):
     favouring the target class by a wide margin and the target offsets, "noise" is fixed random
     logits and offsets. Controls: ``neg_pos_ratio``, the prediction quality and the mining
     (``"per_image"`` or ``"batch"``). Left: the first image with positive anchors (green) and the
-    hard negatives kept (red). Middle: the first image's background anchors sorted by their
-    loss, the kept ones in red. Right: the loss terms of the batch, divided by the positives.
+    hard negatives kept (magenta). Middle: the first image's background anchors sorted by their
+    loss, the kept ones in magenta. Right: the loss terms of the batch, divided by the positives.
 
     Args:
         image: ``(H, W, 3)`` photo of the first image of the batch.
@@ -73,14 +73,17 @@ class LossExplorer(BlitExplorer):
         self.photo_ax.set_title("image 0: positives and kept hard negatives", fontsize=9)
         self.rank_ax.set_title("image 0: background anchors sorted by loss", fontsize=9)
         self.terms_ax.set_title("loss terms of the batch", fontsize=9)
-        viz.show_image(self.photo_ax, self.photo)
-        self.hard_negatives = viz.BoxArtist(self.photo_ax, edgecolor=viz.HARD_NEGATIVE_COLOR, linewidth=0.8, zorder=3)
-        self.positives = viz.BoxArtist(self.photo_ax, edgecolor=viz.MATCH_COLORS["positive"], linewidth=1.2, zorder=4)
+        viz.show_image(self.photo_ax, self.photo, fade=viz.MATCH_FADE)
+        self.hard_negatives = viz.hard_negative_artist(self.photo_ax)
+        self.positives = viz.positive_artist(self.photo_ax)
         if gt_boxes is not None:
             viz.draw_boxes(self.photo_ax, gt_boxes, linewidth=2.0, zorder=6)
-        viz.match_legend(self.photo_ax, hard_negatives=True)
+        shown = ["ground truth", "positive", "hard negative"] if gt_boxes is not None else ["positive", "hard negative"]
+        # Below the photo, where no box crosses it.
+        viz.match_legend(self.photo_ax, shown, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=3)
 
-        (self.rank_line,) = self.rank_ax.plot([], [], color="0.3", linewidth=1.2, label="background anchors")
+        (self.rank_line,) = self.rank_ax.plot([], [], color=viz.MATCH_COLORS["background"], linewidth=1.2,
+                                              label="background anchors")  # fmt: skip
         (self.kept_line,) = self.rank_ax.plot([], [], color=viz.HARD_NEGATIVE_COLOR, linewidth=3, label="kept")
         self.rank_ax.set_xscale("log")
         self.rank_ax.set_yscale("log")
@@ -93,7 +96,7 @@ class LossExplorer(BlitExplorer):
 
         names = ["positive\nclassification", "hard-negative\nclassification", "localization", "total"]
         self.term_bars = self.terms_ax.barh(np.arange(4)[::-1], np.zeros(4), left=self.BAR_START,
-                                            color=[viz.MATCH_COLORS["positive"], viz.HARD_NEGATIVE_COLOR, "tab:blue", "0.2"])  # fmt: skip
+                                            color=[viz.MATCH_COLORS["positive"], viz.HARD_NEGATIVE_COLOR, "0.35", "black"])  # fmt: skip
         self.term_labels = [self.terms_ax.text(0, y, "", va="center", fontsize=9) for y in np.arange(4)[::-1]]
         self.terms_ax.set_yticks(np.arange(4)[::-1], names, fontsize=9)
         self.terms_ax.set_xscale("log")

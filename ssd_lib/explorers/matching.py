@@ -56,10 +56,10 @@ class MatchingExplorer(BlitExplorer):
 
         figure, (self.ax, self.bars_ax) = viz.new_figure(figsize=(9.0, 5.4), dpi=80, ncols=2,
                                                          gridspec_kw={"width_ratios": [2.2, 1]})  # fmt: skip
-        viz.show_image(self.ax, self.photo)
+        viz.show_image(self.ax, self.photo, fade=viz.MATCH_FADE)
         self.match_artist = viz.MatchArtist(self.ax)
         viz.draw_boxes(self.ax, self.gt_boxes, linewidth=2.5, zorder=6)
-        viz.match_legend(self.ax)
+        viz.match_legend(self.ax, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=4)  # below the photo
         self.bars = self.bars_ax.bar(np.arange(n_boxes), np.ones(n_boxes), color=viz.MATCH_COLORS["positive"])
         self.bar_labels = [self.bars_ax.text(i, 1, "", ha="center", va="bottom", fontsize=9) for i in range(n_boxes)]
         self.bars_ax.set_xticks(np.arange(n_boxes), self.box_names, rotation=30, ha="right")

@@ -16,7 +16,7 @@ class ModelExplorer(BlitExplorer):
     layer's feature map.
 
     Left: the photo at the model's input size with the cell centres of the chosen layer, the
-    cell's theoretical receptive field (dashed yellow square, it may extend beyond the image) and
+    cell's theoretical receptive field (dashed black square, it may extend beyond the image) and
     its anchors (coloured by aspect ratio). Right: the per-cell L2 norm of the layer's features
     for this photo (before the L2 normalization of conv4_3), with the cell outlined.
 
@@ -56,8 +56,7 @@ class ModelExplorer(BlitExplorer):
         self.photo_ax, self.map_ax = photo_ax, map_ax
         viz.show_image(photo_ax, self.photo)
         self.centers = viz.CellCentersArtist(photo_ax)
-        self.field_box = viz.BoxArtist(photo_ax, edgecolor="yellow", linewidth=2.0, linestyle="dashed",
-                                       outline=True, zorder=4)  # fmt: skip
+        self.field_box = viz.draw_highlight(photo_ax, linewidth=2.0, zorder=4)
         self.anchor_boxes = viz.BoxArtist(photo_ax, linewidth=1.5, outline=True, zorder=5)
         self.feature_map = viz.FeatureMapArtist(map_ax)
         super().__init__([self.layer, self.row, self.col], figure)

@@ -29,19 +29,23 @@ from .anchors import (
     draw_cell_shapes,
     ratio_label,
 )
-from .boxes import BoxArtist, draw_anchors, draw_boxes
+from .boxes import BoxArtist, BoxLabels, draw_anchors, draw_boxes, draw_highlight
 from .detections import DetectionArtist, detection_labels, draw_detections, draw_precision_recall, show_score_map
 from .figures import BlitRenderer, PixelImage, encode_canvas, figure_message, figure_to_png, new_figure, show_image
-from .matching import MatchArtist, match_legend
+from .matching import MATCH_FADE, MATCH_LEGEND, MATCH_STYLES, MatchArtist, hard_negative_artist, match_legend, positive_artist
 from .model import FeatureMapArtist, draw_receptive_fields_vs_anchors
 from .palette import (
+    CLASS_COLORS,
+    ERROR_COLOR,
     GT_COLOR,
     HARD_NEGATIVE_COLOR,
+    HIGHLIGHT_COLOR,
     MATCH_COLORS,
     OUTCOME_COLORS,
     OUTLINE,
     aspect_ratio_color,
     class_color,
+    outline,
 )
 from .samples import SampleArtist, box_scale_histogram, draw_samples
 from .training import TrainingCurvesArtist, smooth_curve
@@ -52,7 +56,11 @@ __all__ = [
     "MATCH_COLORS",
     "HARD_NEGATIVE_COLOR",
     "OUTCOME_COLORS",
+    "ERROR_COLOR",
+    "HIGHLIGHT_COLOR",
+    "CLASS_COLORS",
     "OUTLINE",
+    "outline",
     "aspect_ratio_color",
     "class_color",
     # figures
@@ -65,8 +73,10 @@ __all__ = [
     "PixelImage",
     # boxes
     "BoxArtist",
+    "BoxLabels",
     "draw_boxes",
     "draw_anchors",
+    "draw_highlight",
     # anchors
     "ratio_label",
     "EXTRA_BOX_LABEL",
@@ -79,7 +89,12 @@ __all__ = [
     "CellCentersArtist",
     "draw_cell_centers",
     # matching
+    "MATCH_STYLES",
+    "MATCH_LEGEND",
+    "MATCH_FADE",
     "MatchArtist",
+    "positive_artist",
+    "hard_negative_artist",
     "match_legend",
     # detections
     "detection_labels",

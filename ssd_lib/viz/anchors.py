@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from ..anchors import cell_box_shapes
 from ..boxes import check_boxes
 from .boxes import BoxArtist
-from .palette import MATCH_COLORS, aspect_ratio_color
+from .palette import ERROR_COLOR, HIGHLIGHT_COLOR, MATCH_COLORS, aspect_ratio_color
 
 
 def ratio_label(aspect_ratio: float) -> str:
@@ -35,10 +35,11 @@ def cell_box_labels(config, layer: int) -> list[str]:
 
 
 def aspect_ratio_legend(ax, aspect_ratios, loc="upper right", **kwargs):
-    """Add a legend with one line per distinct aspect ratio, in :func:`aspect_ratio_color`."""
+    """Add a legend to ``ax`` (an axes or a figure) with one line per distinct aspect ratio, in
+    :func:`aspect_ratio_color`, from tall to wide."""
     handles = [
         Line2D([], [], color=aspect_ratio_color(r), linewidth=2.5, label=f"r = {ratio_label(r)}")
-        for r in sorted(set(float(r) for r in np.ravel(aspect_ratios)), reverse=True)
+        for r in sorted(set(float(r) for r in np.ravel(aspect_ratios)))
     ]
     return ax.legend(handles=handles, loc=loc, fontsize=8, **kwargs)
 
@@ -108,23 +109,36 @@ class CoverageArtist:
     """
 
     COVERED_COLOR = MATCH_COLORS["positive"]
-    MISSED_COLOR = "#d62728"
+    MISSED_COLOR = ERROR_COLOR
+    #: Colour of the dotted anchor-scale lines.
+    SCALE_COLOR = "0.35"
 
     def __init__(self, ax, threshold: float = 0.5, max_scale: float = 1.25):
         self.ax = ax
         self.threshold = threshold
-        self.scale_lines = LineCollection(
-            [], colors="tab:blue", linestyles="dotted", linewidths=1.2, zorder=1
-        )
+        self.scale_lines = LineCollection([], colors=self.SCALE_COLOR, linestyles="dotted", linewidths=1.2,
+                                          zorder=1)  # fmt: skip
         ax.add_collection(self.scale_lines)
         ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0, zorder=1)
         self.points = ax.scatter(np.zeros(0), np.zeros(0), s=36, edgecolors="black",
                                  linewidths=0.6, zorder=3)  # fmt: skip
         ax.set_xlim(0.0, max_scale)
         ax.set_ylim(0.0, 1.02)
-        ax.set_xlabel("ground-truth box scale √(w·h)   (dotted: anchor scales s_k)")
+        ax.set_xlabel("ground-truth box scale √(w·h)")
         ax.set_ylabel("best IoU of any anchor")
         ax.grid(alpha=0.3)
+        self.legend = self._make_legend()
+
+    def _make_legend(self):
+        """The legend of the points and lines (made once; explorers keep it fixed)."""
+        marker = dict(marker="o", linestyle="none", markeredgecolor="black", markersize=6)
+        handles = [
+            Line2D([], [], markerfacecolor=self.COVERED_COLOR, label=f"covered: best IoU ≥ {self.threshold:g}", **marker),
+            Line2D([], [], markerfacecolor=self.MISSED_COLOR, label="not covered", **marker),
+            Line2D([], [], color=self.SCALE_COLOR, linestyle="dotted", label="anchor scales $s_k$"),
+            Line2D([], [], color="black", linestyle="--", linewidth=1.0, label="IoU threshold"),
+        ]  # fmt: skip
+        return self.ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
 
     def set_coverage(self, gt_corners, best_iou, scales=(), title_prefix: str = "") -> float:
         """Show ``(k, 4)`` normalized ``gt_corners`` with their ``(k,)`` ``best_iou``; mark the
@@ -137,6 +151,8 @@ class CoverageArtist:
         box_scales = np.sqrt(np.clip(widths * heights, 0, None))
         covered = best_iou >= self.threshold
         self.points.set_offsets(np.stack([box_scales, best_iou], axis=-1))
+        self.points.set_sizes([36.0 if len(covered) <= 100 else 9.0])  # thousands of boxes: small points
+        self.points.set_linewidths([0.6 if len(covered) <= 100 else 0.2])
         self.points.set_facecolors(np.where(covered[:, None], matplotlib.colors.to_rgba_array(
             self.COVERED_COLOR), matplotlib.colors.to_rgba_array(self.MISSED_COLOR)))  # fmt: skip
         self.scale_lines.set_segments([[(s, 0.0), (s, 1.0)] for s in scales])
@@ -151,9 +167,9 @@ class CoverageArtist:
 class CellCentersArtist:
     """The cell centres of one layer as dots on an image, updatable with :meth:`set_centers`."""
 
-    def __init__(self, ax, color="white", size=6.0):
-        self.points = ax.scatter(np.zeros(0), np.zeros(0), s=size, c=color, edgecolors="black",
-                                 linewidths=0.3, zorder=2)  # fmt: skip
+    def __init__(self, ax, color=HIGHLIGHT_COLOR, size=8.0):
+        self.points = ax.scatter(np.zeros(0), np.zeros(0), s=size, c=color, edgecolors="white",
+                                 linewidths=0.5, zorder=2)  # fmt: skip
 
     def set_centers(self, centers, image_width, image_height):
         """Show ``(rows, cols, 2)`` (or ``(n, 2)``) normalized ``(cx, cy)`` centres, scaled to pixels."""

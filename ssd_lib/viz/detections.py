@@ -51,7 +51,7 @@ class DetectionArtist:
 
     def artists(self) -> list:
         """Everything :meth:`set_detections` changes (for blitting)."""
-        return [self.boxes.collection, *self.boxes.labels]
+        return self.boxes.artists()
 
 
 def draw_detections(ax, detections, class_names=None, max_labels: int = 10, **kwargs) -> DetectionArtist:

@@ -10,6 +10,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from .palette import ERROR_COLOR
+
 
 def new_figure(figsize=(6.0, 6.0), dpi: int = 80, **subplot_kw) -> tuple[Figure, object]:
     """A figure detached from pyplot (for explorers): ``(figure, axes)``.
@@ -35,7 +37,8 @@ def figure_to_png(figure: Figure, freeze_layout: bool = True) -> bytes:
     return encode_canvas(figure)
 
 
-def encode_canvas(figure: Figure, image_format: str = "png", compress_level: int = 1) -> bytes:
+def encode_canvas(figure: Figure, image_format: str = "png", compress_level: int = 1,
+                  palette_colors: int | None = None) -> bytes:  # fmt: skip
     """The figure's canvas as last rendered (no new drawing), encoded as PNG or JPEG bytes.
 
     Args:
@@ -43,6 +46,8 @@ def encode_canvas(figure: Figure, image_format: str = "png", compress_level: int
         image_format: ``"png"`` (lossless) or ``"jpeg"`` (quality 90; faster and smaller for
             figures showing a photo).
         compress_level: PNG compression, 1 (fast, for redraws) to 9 (small, for stored pictures).
+        palette_colors: PNG only: reduce the image to a palette of this many colours (2..256;
+            a photo's PNG shrinks about 4 times at 256 colours, with no difference a reader sees).
     """
     if image_format not in ("png", "jpeg"):
         raise ValueError(f"encode_canvas: image_format must be 'png' or 'jpeg', got {image_format!r}")
@@ -51,15 +56,26 @@ def encode_canvas(figure: Figure, image_format: str = "png", compress_level: int
     if image_format == "jpeg":
         rgb.save(buffer, format="jpeg", quality=90)
     else:
+        if palette_colors is not None:
+            rgb = rgb.quantize(palette_colors, method=Image.Quantize.FASTOCTREE)
         rgb.save(buffer, format="png", compress_level=compress_level)
     return buffer.getvalue()
 
 
-def show_image(ax, image, title: str | None = None):
-    """Show an ``(H, W, 3)`` image with pixel coordinates (origin top-left); return the artist."""
+def show_image(ax, image, title: str | None = None, fade: float = 0.0):
+    """Show an ``(H, W, 3)`` image with pixel coordinates (origin top-left); return the artist.
+
+    ``fade`` in [0, 1) blends the image towards white by that share, so that many thin boxes
+    drawn over it stay readable (matching figures fade the photo by 0.45).
+    """
     image = np.asarray(image)
     if image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8) if image.max() > 1.0 else image
+    if not 0.0 <= fade < 1.0:
+        raise ValueError(f"show_image: fade must be in [0, 1), got {fade}")
+    if fade:
+        white = 255 if image.dtype == np.uint8 else 1.0
+        image = (image * (1.0 - fade) + white * fade).astype(image.dtype)
     artist = ax.imshow(image, interpolation="antialiased")
     ax.set_xlim(-0.5, image.shape[1] - 0.5)
     ax.set_ylim(image.shape[0] - 0.5, -0.5)
@@ -74,9 +90,9 @@ def figure_message(figure: Figure):
     """A hidden, centred text box on ``figure`` for explorers to show errors in (``set_text``,
     ``set_visible``); it is drawn above every axes."""
     return figure.text(
-        0.5, 0.5, "", ha="center", va="center", fontsize=12, color="#8b0000", wrap=True,
+        0.5, 0.5, "", ha="center", va="center", fontsize=12, color=ERROR_COLOR, wrap=True,
         visible=False, zorder=10,
-        bbox=dict(boxstyle="round,pad=0.6", facecolor="#fff4f4", edgecolor="#8b0000"),
+        bbox=dict(boxstyle="round,pad=0.6", facecolor="#fff4f4", edgecolor=ERROR_COLOR),
     )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .boxes import BoxArtist
+from .palette import HIGHLIGHT_COLOR, aspect_ratio_color
 
 
 class FeatureMapArtist:
@@ -14,7 +15,7 @@ class FeatureMapArtist:
     replace each other in place (:meth:`set_map`) without changing the axes limits.
     """
 
-    def __init__(self, ax, cmap="viridis", cell_color="red"):
+    def __init__(self, ax, cmap="viridis"):
         self.ax = ax
         self.image = ax.imshow(np.zeros((1, 1)), cmap=cmap, interpolation="nearest",
                                extent=(0.0, 1.0, 1.0, 0.0), aspect="auto")  # fmt: skip
@@ -22,7 +23,7 @@ class FeatureMapArtist:
         ax.set_ylim(1.0, 0.0)
         ax.set_xticks([])
         ax.set_yticks([])
-        self.cell = BoxArtist(ax, edgecolor=cell_color, linewidth=2.0, outline=True, zorder=4)
+        self.cell = BoxArtist(ax, edgecolor=HIGHLIGHT_COLOR, linewidth=2.0, outline="white", zorder=4)
 
     def set_map(self, values, row: int, col: int):
         """Show ``values`` ``(rows, cols)`` (colour range = its min .. max) and outline cell (row, col)."""
@@ -49,10 +50,10 @@ def draw_receptive_fields_vs_anchors(ax, layer_names, field_sizes, anchor_sides,
     positions = np.arange(len(layer_names))
     low = [np.min(sides) for sides in anchor_sides]
     high = [np.max(sides) for sides in anchor_sides]
-    ax.vlines(positions, low, high, color="tab:orange", linewidth=8, alpha=0.7,
+    ax.vlines(positions, low, high, color=aspect_ratio_color(1.0), linewidth=8, alpha=0.6,
               label="anchor widths and heights")  # fmt: skip
-    ax.plot(positions, field_sizes, "o-", color="tab:blue", label="theoretical receptive field")
-    ax.plot(positions, steps, "s--", color="tab:gray", label="step (distance between cells)")
+    ax.plot(positions, field_sizes, "o-", color=HIGHLIGHT_COLOR, label="theoretical receptive field")
+    ax.plot(positions, steps, "s--", color="0.5", label="step (distance between cells)")
     ax.axhline(image_size, color="black", linewidth=1, linestyle=":", label=f"image side ({image_size} px)")
     ax.set_yscale("log")
     ax.set_xticks(positions, layer_names)

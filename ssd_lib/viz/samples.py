@@ -42,7 +42,7 @@ class SampleArtist:
 
     def artists(self) -> list:
         """Everything :meth:`set_sample` changes (for blitting)."""
-        return [self.image, self.boxes.collection, *self.boxes.labels, self.title]
+        return [self.image, *self.boxes.artists(), self.title]
 
 
 def draw_samples(axes, samples, class_names=None) -> list[SampleArtist]:

@@ -17,6 +17,8 @@ import math
 import numbers
 from collections.abc import Sequence
 
+from .json_fields import JSONFields
+
 __all__ = [
     "SSDConfig",
     "scale_schedule",
@@ -83,7 +85,7 @@ def _pair(value, field: str, layer: int) -> tuple[float, float]:
 
 
 @dataclasses.dataclass(frozen=True)
-class SSDConfig:
+class SSDConfig(JSONFields):
     """Image size, classes and anchor layout of an SSD detector.
 
     Per-layer fields have one entry per predictor layer (``n_layers`` = len(feature_map_sizes)).
@@ -107,6 +109,8 @@ class SSDConfig:
         clip_boxes: clip anchors to the image (normalized corners in [0, 1]).
         variances: the four encoding variances (cx, cy, w, h).
         class_names: optional names of classes 1..n_classes.
+
+    ``to_json``/``from_json`` (and ``to_dict``/``from_dict``) round-trip it through JSON.
     """
 
     image_height: int

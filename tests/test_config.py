@@ -129,3 +129,36 @@ def test_numpy_scalars_are_accepted_as_numbers():
     assert from_numpy.scales == SSD300_VOC.scales and from_numpy.steps == SSD300_VOC.steps
     from_range = dataclasses.replace(SSD300_VOC, scales=None, min_scale=np.float32(0.2), max_scale=np.float32(0.9))
     assert type(from_range.min_scale) is float
+
+
+@pytest.mark.parametrize("name", ["SSD300_VOC", "SSD300_COCO", "SSD512_VOC", "SSD_SMALL_SHAPES"])
+def test_presets_round_trip_through_json(name):
+    import json
+
+    from ssd_lib import config as configs
+
+    config = getattr(configs, name)
+    text = config.to_json()
+    assert json.loads(text)["n_classes"] == config.n_classes
+    again = SSDConfig.from_json(text)
+    assert again == config and again.to_json() == text
+    assert SSDConfig.from_dict(config.to_dict()) == config
+
+
+def test_config_json_keeps_a_non_square_layout_and_min_max_scales():
+    config = SSDConfig(image_height=200, image_width=400, n_classes=2, feature_map_sizes=[(10, 20), (5, 10)],
+                       aspect_ratios=[[1.0], [1.0, 2.0]], min_scale=0.2, max_scale=0.6, offsets=[(0.5, 0.25), 0.5],
+                       class_names=["a", "b"])  # fmt: skip
+    again = SSDConfig.from_json(config.to_json())
+    assert again == config and again.steps == ((20.0, 20.0), (40.0, 40.0)) and again.class_names == ("a", "b")
+
+
+def test_config_from_json_names_what_is_wrong():
+    with pytest.raises(ValueError, match="SSDConfig: not valid JSON"):
+        SSDConfig.from_json("{")
+    with pytest.raises(ValueError, match="SSDConfig: expected a JSON object, got list"):
+        SSDConfig.from_json("[]")
+    with pytest.raises(ValueError, match=r"SSDConfig: unknown field\(s\) \['n_class'\]"):
+        SSDConfig.from_dict({**SSD300_VOC.to_dict(), "n_class": 3})
+    with pytest.raises(ValueError, match="SSDConfig.n_classes: must be a positive integer"):
+        SSDConfig.from_dict({**SSD300_VOC.to_dict(), "n_classes": 0})

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     from ssd_lib.encoder import SSDEncoder
     from ssd_lib.losses import SSDLoss
     from ssd_lib.models import build_small_ssd, build_ssd300
-    from ssd_lib.train import configure_devices, make_optimizer
+    from ssd_lib.training import configure_devices, make_optimizer
 
     class StepTimer(keras.callbacks.Callback):
         """Times the training batches after the first ``warmup`` ones."""
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
 
     keras.utils.set_random_seed(0)
     devices = configure_devices(arguments.precision)
-    jit_compile = {"auto": devices.jit_compile, "on": True, "off": False}[arguments.jit]
+    jit_compile = devices.jit_compile_for(arguments.jit)
     if arguments.model == "ssd300":
         config = dataclasses.replace(SSD300_VOC, n_classes=len(SHAPES_CLASSES), class_names=SHAPES_CLASSES)
         build = build_ssd300

@@ -6,7 +6,10 @@ Modules, in the order the notebooks meet them:
 - ``boxes``: box formats, areas, pairwise IoU, clipping.
 - ``anchors``: the scale schedule and the anchor (prior/default box) grid.
 - ``encoder``, ``losses``, ``decoder``, ``metrics``, ``models``, ``datasets``,
-  ``augment``, ``pipeline``, ``train``: the rest of the detector.
+  ``augment``, ``pipeline``: the rest of the detector.
+- ``training`` (package): the recipe, presets, schedule, devices, checkpoints, callbacks and
+  the training loop; ``inference``: ``predict`` and the shipped models.
+- ``train``: the command ``python -m ssd_lib.train``.
 - ``viz``: drawing, one module per concept (``viz.palette``: the course's colours).
 - ``explorers``: the notebooks' interactive explorers, one module per notebook.
 """

@@ -1,4 +1,5 @@
-"""Tests of ssd_lib.train: schedules, checkpoints and resume, NaN stop, loss decrease, predict."""
+"""Tests of ssd_lib.training and the ssd_lib.train command: schedules, checkpoints and resume, NaN stop,
+loss decrease, predict."""
 
 import math
 import os
@@ -14,7 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ssd_lib import train as training  # noqa: E402
+from ssd_lib import inference, training  # noqa: E402
+from ssd_lib import train as command  # noqa: E402
 from ssd_lib.config import SSDConfig  # noqa: E402
 from ssd_lib.encoder import SSDEncoder  # noqa: E402
 from ssd_lib.models import build_small_ssd  # noqa: E402
@@ -126,9 +128,10 @@ def test_configure_devices_on_cpu_keeps_float32():
 def test_a_few_steps_lower_the_loss_and_log_the_map(records, tmp_path):
     keras.utils.set_random_seed(0)
     data = dataset(records)
-    result = training.train(build_tiny, TINY, data, tmp_path / "run", epochs=4, val_records=records[:4],
-                            map_every=2, optimizer="adam", learning_rate=3e-3, tensorboard=False,
-                            verbose=0)  # fmt: skip
+    recipe = training.Recipe(epochs=4, batch_size=4, map_every=2, optimizer="adam", learning_rate=3e-3)
+    quiet = training.RunOptions(tensorboard=False, verbose=0)
+    result = training.train(build_tiny, TINY, data, tmp_path / "run", recipe, val_records=records[:4],
+                            options=quiet)  # fmt: skip
     losses = [row["loss"] for row in result.log]
     assert [row["epoch"] for row in result.log] == [1, 2, 3, 4]
     assert all(math.isfinite(loss) for loss in losses)
@@ -140,8 +143,7 @@ def test_a_few_steps_lower_the_loss_and_log_the_map(records, tmp_path):
     assert (tmp_path / "run" / "checkpoint" / "model.weights.h5").exists()
     assert result.initial_epoch == 0 and result.epochs == 4
     # Training again with the same folder does nothing more: all epochs are done.
-    again = training.train(build_tiny, TINY, data, tmp_path / "run", epochs=4, optimizer="adam",
-                           learning_rate=3e-3, tensorboard=False, verbose=0)  # fmt: skip
+    again = training.train(build_tiny, TINY, data, tmp_path / "run", recipe, options=quiet)
     assert again.initial_epoch == 4 and len(again.log) == 4
 
     # The checkpoint holds the final weights and optimizer state (Adam moments, step counter).
@@ -172,7 +174,7 @@ _KILLED_RUN = textwrap.dedent(
     import keras
     sys.path.insert(0, {tests!r})
     import test_train as helpers
-    from ssd_lib import train as training
+    from ssd_lib import training
 
     class KillInEpoch3(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -183,9 +185,9 @@ _KILLED_RUN = textwrap.dedent(
 
     keras.utils.set_random_seed(0)
     records = helpers.make_records(__import__("pathlib").Path({images!r}), 16)
-    training.train(helpers.build_tiny, helpers.TINY, helpers.dataset(records), {out!r}, epochs=5,
-                   optimizer="sgd", learning_rate=0.02, decay_epochs=(3,), tensorboard=False,
-                   verbose=0, callbacks=[KillInEpoch3()])
+    recipe = training.Recipe(epochs=5, batch_size=4, optimizer="sgd", learning_rate=0.02, decay_epochs=(3,))
+    training.train(helpers.build_tiny, helpers.TINY, helpers.dataset(records), {out!r}, recipe,
+                   options=training.RunOptions(tensorboard=False, verbose=0, callbacks=[KillInEpoch3()]))
     """
 )
 
@@ -203,8 +205,9 @@ def test_resume_after_a_kill_continues_from_the_last_epoch(tmp_path, capsys):
 
     records = make_records(tmp_path / "images", 16)
     data = dataset(records)
-    result = training.train(build_tiny, TINY, data, out, epochs=5, optimizer="sgd", learning_rate=0.02,
-                            decay_epochs=(3,), tensorboard=False, verbose=0)  # fmt: skip
+    recipe = training.Recipe(epochs=5, batch_size=4, optimizer="sgd", learning_rate=0.02, decay_epochs=(3,))
+    result = training.train(build_tiny, TINY, data, out, recipe, options=training.RunOptions(tensorboard=False,
+                                                                                             verbose=0))
     assert "resuming after epoch 2 of 5" in capsys.readouterr().out
     assert result.initial_epoch == 2
     after = training.read_log(out / "log.csv")
@@ -233,8 +236,9 @@ class _PoisonWeights(keras.callbacks.Callback):
 def test_nan_loss_stops_training_with_a_clear_message(records, tmp_path):
     keras.utils.set_random_seed(0)
     with pytest.raises(training.TrainingDivergedError) as raised:
-        training.train(build_tiny, TINY, dataset(records), tmp_path / "run", epochs=4, tensorboard=False,
-                       verbose=0, callbacks=[_PoisonWeights()])  # fmt: skip
+        training.train(build_tiny, TINY, dataset(records), tmp_path / "run", training.Recipe(epochs=4, batch_size=4),
+                       options=training.RunOptions(tensorboard=False, verbose=0,
+                                                   callbacks=[_PoisonWeights()]))  # fmt: skip
     message = str(raised.value)
     assert "the loss became nan at epoch 2, batch 3" in message
     assert "lower learning rate" in message and "resumes from the last checkpoint" in message
@@ -247,10 +251,11 @@ def test_nan_loss_stops_training_with_a_clear_message(records, tmp_path):
 
 def test_tensorboard_without_the_package_says_what_to_install(records, tmp_path):
     pytest.importorskip("tensorflow")
-    if training._tensorboard_installed():
+    if training.loop._tensorboard_installed():
         pytest.skip("tensorboard is installed")
     with pytest.raises(ImportError, match="pip install tensorboard"):
-        training.train(build_tiny, TINY, dataset(records[:4]), tmp_path / "run", epochs=1, tensorboard=True)
+        training.train(build_tiny, TINY, dataset(records[:4]), tmp_path / "run",
+                       training.Recipe(epochs=1, batch_size=4), options=training.RunOptions(tensorboard=True))
 
 
 _JAX_STEPS = textwrap.dedent(
@@ -259,12 +264,13 @@ _JAX_STEPS = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     import keras, numpy as np, pathlib
     import test_train as helpers
-    from ssd_lib import train as training
+    from ssd_lib import training
     assert keras.backend.backend() == "jax"
     keras.utils.set_random_seed(0)
     records = helpers.make_records(pathlib.Path({images!r}), 16)
-    result = training.train(helpers.build_tiny, helpers.TINY, helpers.dataset(records), {out!r}, epochs=4,
-                            optimizer="adam", learning_rate=3e-3, tensorboard=False, verbose=0)
+    recipe = training.Recipe(epochs=4, batch_size=4, optimizer="adam", learning_rate=3e-3)
+    result = training.train(helpers.build_tiny, helpers.TINY, helpers.dataset(records), {out!r}, recipe,
+                            options=training.RunOptions(tensorboard=False, verbose=0))
     losses = [row["loss"] for row in result.log]
     print("losses", losses)
     assert losses[-1] < 0.8 * losses[0], losses
@@ -304,16 +310,16 @@ def test_predict_maps_boxes_to_each_image_pixels():
     model = _constant_model(y_pred)
     wide = np.zeros((50, 200, 3), np.uint8)  # width 200, height 50
     same = np.zeros((32, 32, 3), np.float32)
-    detections = training.predict(model, [wide, same], TINY, confidence_threshold=0.5)
+    detections = inference.predict(model, [wide, same], TINY, confidence_threshold=0.5)
     assert len(detections) == 2
     scale = np.array([200 / 32, 50 / 32, 200 / 32, 50 / 32])
     np.testing.assert_allclose(detections[0][0, 2:], box[0, 1:] * scale, rtol=1e-4)
     np.testing.assert_allclose(detections[1][0, 2:], box[0, 1:], rtol=1e-4)
     assert detections[0][0, 0] == 1 and detections[0][0, 1] > 0.99
-    single = training.predict(model, wide, TINY, confidence_threshold=0.5)  # one image, not a list
+    single = inference.predict(model, wide, TINY, confidence_threshold=0.5)  # one image, not a list
     assert len(single) == 1 and np.allclose(single[0], detections[0])
     with pytest.raises(ValueError, match="image 0 must be"):
-        training.predict(model, [np.zeros((10, 10))], TINY)
+        inference.predict(model, [np.zeros((10, 10))], TINY)
 
 
 # ------------------------------------------------------------------------------ the shipped model
@@ -323,11 +329,11 @@ def test_shipped_small_model_reaches_the_required_map(tmp_path):
     from ssd_lib.datasets import load_image, make_shapes_dataset, parse_voc
     from ssd_lib.metrics import evaluate
 
-    model, config, info = training.load_shipped_model("small_ssd_shapes")
+    model, config, info = inference.load_shipped_model("small_ssd_shapes")
     root = make_shapes_dataset(tmp_path / "shapes", n_train=0, n_val=info["val_images"], seed=0)
     records = parse_voc(root, "val", config.class_names)
-    detections = training.predict(model, [load_image(record["image_path"]) for record in records], config,
-                                  batch_size=16)  # fmt: skip
+    detections = inference.predict(model, [load_image(record["image_path"]) for record in records], config,
+                                   batch_size=16)  # fmt: skip
     result = evaluate(detections, records, n_classes=config.n_classes, mode="11point")
     assert result.mean_average_precision >= 0.85
     assert result.mean_average_precision == pytest.approx(info["val_mAP_11point"], abs=0.005)
@@ -356,22 +362,29 @@ def test_command_line_trains_and_writes_a_summary(tmp_path):
     arguments = ["--preset", "small_shapes", "--data", str(data), "--out", str(out), "--epochs", "1",
                  "--batch-size", "2", "--steps-per-epoch", "1", "--width-multiplier", "0.25",
                  "--no-tensorboard", "--verbose", "0"]  # fmt: skip
-    assert training.main(arguments) == 0
+    assert command.main(arguments) == 0
     for name in ("final.weights.h5", "summary.json", "log.csv", "settings.json", "checkpoint"):
         assert (out / name).exists(), name
-    assert training.main(["--preset", "small_shapes", "--data", str(tmp_path), "--out", str(out)]) == 1
-    assert training.main([*arguments[:6], "--pos-iou-threshold", "1.5"]) == 1  # a clear error, no traceback
+    # settings.json loads back into the recipe (the preset's, with the flags) and the config.
+    recipe, config, facts = training.read_settings(out)
+    preset = training.presets()["small_shapes"]
+    assert recipe == preset.recipe.replace(epochs=1, batch_size=2, steps_per_epoch=1) and config == preset.config
+    assert (facts["epochs"], facts["steps_per_epoch"], facts["dtype_policy"]) == (1, 1, "float32")
+    with pytest.raises(FileNotFoundError, match="no .*settings.json"):
+        training.read_settings(tmp_path)
+    assert command.main(["--preset", "small_shapes", "--data", str(tmp_path), "--out", str(out)]) == 1
+    assert command.main([*arguments[:6], "--pos-iou-threshold", "1.5"]) == 1  # a clear error, no traceback
 
 
 def test_command_line_options_default_to_the_presets_recipe():
     required = ["--data", "data/shapes", "--out", "runs/x"]
-    small, _ = training._parse_arguments(["--preset", "small_shapes", *required])
+    _, _, small = command.parse_arguments(["--preset", "small_shapes", *required])
     recipe = training.presets()["small_shapes"].recipe
-    assert (small.crop, small.jit, small.batch_size) == (recipe["crop"], recipe["jit"], recipe["batch_size"])
-    voc, _ = training._parse_arguments(["--preset", "ssd300_voc", *required])
+    assert (small.crop, small.jit, small.batch_size) == (recipe.crop, recipe.jit, recipe.batch_size)
+    _, _, voc = command.parse_arguments(["--preset", "ssd300_voc", *required])
     assert (voc.crop, voc.jit, voc.expand_max_ratio, voc.schedule) == (True, "auto", 4.0, "piecewise")
-    assert (small.pos_iou_threshold, small.neg_iou_limit) == (recipe["pos_iou_threshold"], recipe["neg_iou_limit"])
+    assert (small.pos_iou_threshold, small.neg_iou_limit) == (recipe.pos_iou_threshold, recipe.neg_iou_limit)
     assert (voc.pos_iou_threshold, voc.neg_iou_limit) == (None, None)  # left to SSDEncoder's defaults
-    overridden, _ = training._parse_arguments(["--preset", "small_shapes", *required, "--crop", "--jit", "off"])
+    _, _, overridden = command.parse_arguments(["--preset", "small_shapes", *required, "--crop", "--jit", "off"])
     assert (overridden.crop, overridden.jit) == (True, "off")
-    assert training._parse_arguments(["--preset", "ssd300_voc", *required, "--no-crop"])[0].crop is False
+    assert command.parse_arguments(["--preset", "ssd300_voc", *required, "--no-crop"])[2].crop is False

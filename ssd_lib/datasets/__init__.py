@@ -23,7 +23,8 @@ parsers skip the bad image or object instead and log one warning that counts wha
 
 Modules (one concept each): ``sources`` (recognising a dataset, its splits and classes),
 ``records`` (the record format and what the parsers share), ``images`` (image files, EXIF),
-``voc``, ``coco``, ``csv_boxes``, ``yolo`` (the parsers), ``shapes`` (the synthetic dataset),
+``voc``, ``coco``, ``csv_boxes``, ``yolo`` (the parsers), ``splits`` (``load_splits``: the
+training and validation splits of a shapes or VOC folder), ``shapes`` (the synthetic dataset),
 ``download`` (Pascal VOC archives), ``cli`` (the command line).
 
 Command line (``python -m ssd_lib.datasets --help``):
@@ -42,6 +43,7 @@ from ssd_lib.datasets.images import ImageReadError, image_size, load_image
 from ssd_lib.datasets.records import Records, check_class_names
 from ssd_lib.datasets.shapes import make_shapes_dataset
 from ssd_lib.datasets.sources import DatasetSource, load_dataset, open_dataset
+from ssd_lib.datasets.splits import load_splits
 from ssd_lib.datasets.voc import discover_classes, parse_voc
 from ssd_lib.datasets.yolo import parse_yolo
 
@@ -61,4 +63,5 @@ __all__ = [
     "ImageReadError",
     "make_shapes_dataset",
     "download_voc",
+    "load_splits",
 ]

@@ -18,7 +18,7 @@ class TrainingCurvesExplorer(BlitExplorer):
     change axes limits and titles and redraw the whole figure.
 
     Args:
-        log: a ``log.csv`` path (:func:`ssd_lib.train.read_log` reads it) or a list of rows.
+        log: a ``log.csv`` path (:func:`ssd_lib.training.read_log` reads it) or a list of rows.
         title: optional figure title.
 
     Attributes:
@@ -43,7 +43,7 @@ class TrainingCurvesExplorer(BlitExplorer):
     def _read(self) -> list:
         if isinstance(self.source, (list, tuple)):
             return list(self.source)
-        from ..train import read_log  # imports Keras: only when reading a file
+        from ..training.run_folder import read_log  # imports Keras: only when reading a file
 
         return read_log(self.source)
 

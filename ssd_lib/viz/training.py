@@ -57,7 +57,7 @@ class TrainingCurvesArtist:
         return np.array([row.get(key, np.nan) for row in log], dtype=float)
 
     def set_log(self, log, smoothing: float = 0.0, epochs: tuple | None = None):
-        """Show the rows of a training log (``ssd_lib.train.read_log``), optionally only the
+        """Show the rows of a training log (``ssd_lib.training.read_log``), optionally only the
         epochs ``first .. last`` (inclusive); returns ``self``."""
         log = list(log)
         if epochs is not None:

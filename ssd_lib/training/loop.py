@@ -1,0 +1,174 @@
+"""The training loop's wiring: :func:`train` compiles an SSD and runs ``model.fit`` with the
+pieces a long run needs.
+
+- the optimizer and schedule of the :class:`~ssd_lib.training.recipe.Recipe`
+  (:mod:`ssd_lib.training.schedule`);
+- the devices (:mod:`ssd_lib.training.devices`): precision, XLA, distribution;
+- a checkpoint after every epoch; calling :func:`train` again with the same ``out_dir`` resumes
+  after the last finished epoch (:mod:`ssd_lib.training.checkpoint`);
+- logs: ``log.csv``, ``settings.json`` (:mod:`ssd_lib.training.run_folder`), TensorBoard when the
+  ``tensorboard`` package is installed, Keras progress bars;
+- a NaN stop that raises :class:`TrainingDivergedError` saying what to try, and validation mAP
+  every ``recipe.map_every`` epochs (:mod:`ssd_lib.training.callbacks`).
+
+Explained in notebooks/08_train_ssd300.ipynb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+
+import keras
+
+from ..config import SSDConfig
+from ..losses import SSDLoss
+from .callbacks import EpochCheckpoint, EpochCSVLogger, LearningRateLogger, MeanAveragePrecision, StopOnNaN
+from .checkpoint import load_checkpoint
+from .devices import DeviceSetup, configure_devices
+from .recipe import Recipe
+from .run_folder import LOG_FILE, TENSORBOARD_DIR, read_log, write_settings
+from .schedule import learning_rate_schedule, make_optimizer
+
+__all__ = ["TrainingDivergedError", "RunOptions", "TrainingResult", "train"]
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the message says when and what to try."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How one call trains, as opposed to what it learns (the :class:`Recipe`).
+
+    Attributes:
+        devices: what :func:`~ssd_lib.training.devices.configure_devices` chose; ``None``:
+            :func:`train` calls it with the recipe's precision before building the model.
+        workers: data-loading threads, where the library builds the batches
+            (:func:`~ssd_lib.training.runner.train_and_evaluate`).
+        tensorboard: ``True``/``False``, or ``None``: TensorBoard logs if the ``tensorboard``
+            package is installed.
+        verbose: Keras ``fit`` verbosity (1 = progress bar, 2 = one line per epoch, 0 = quiet).
+        callbacks: more Keras callbacks, called after the built-in ones (e.g. a live plot).
+    """
+
+    devices: DeviceSetup | None = None
+    workers: int = 1
+    tensorboard: bool | None = None
+    verbose: int | str = "auto"
+    callbacks: tuple = ()
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        model: the trained model (the one passed in, or built by the builder).
+        log: the rows of ``log.csv`` (all epochs of the run so far, resumed ones included).
+        initial_epoch: epochs that were already done when this call started (0 = fresh run).
+        epochs: epochs done now.
+        out_dir: the run folder.
+    """
+
+    model: keras.Model
+    log: list
+    initial_epoch: int
+    epochs: int
+    out_dir: Path
+
+
+def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_records=None, val_data=None,
+          options: RunOptions | None = None) -> TrainingResult:  # fmt: skip
+    """Train an SSD with ``recipe``, resuming from ``out_dir``'s checkpoint if there is one.
+
+    Args:
+        model: a ``keras.Model`` with the SSD output convention, or a function without arguments
+            that builds one (called after the devices are configured and inside
+            ``strategy.scope()``: needed for mixed precision and MirroredStrategy).
+        config: the detector's configuration (the loss, decoder and metrics read it).
+        train_data: batches of ``(images, y_true)``, e.g. a
+            :class:`ssd_lib.pipeline.DetectionDataset` (a ``keras.utils.PyDataset``) of
+            ``recipe.batch_size`` images (:func:`ssd_lib.training.runner.make_training_data`
+            builds it from records and the recipe).
+        out_dir: run folder: ``checkpoint/``, ``log.csv``, ``settings.json``, ``tensorboard/``.
+            Calling again with the same folder continues the run.
+        recipe: optimizer, schedule, run length (``epochs``, else ``total_steps``), precision,
+            XLA, ``map_every``; a resumed run trains the remaining epochs.
+        val_records: optional validation records for the mAP (every ``recipe.map_every``
+            epochs and after the last).
+        val_data: optional validation batches for ``val_loss`` (each epoch).
+        options: devices, TensorBoard, verbosity, extra callbacks (:class:`RunOptions`).
+
+    Returns:
+        A :class:`TrainingResult`.
+
+    Raises:
+        TrainingDivergedError: the loss became NaN/inf (the message says when and what to try).
+        ImportError: ``tensorboard=True`` without the ``tensorboard`` package.
+        ValueError: batches of another size than the recipe's, bad schedule settings, or a
+            checkpoint in ``out_dir`` that does not fit the model.
+    """
+    options = options or RunOptions()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensorboard = _tensorboard_installed() if options.tensorboard is None else options.tensorboard
+    if tensorboard and not _tensorboard_installed():
+        raise ImportError(
+            "train: tensorboard=True needs the 'tensorboard' package (pip install tensorboard); "
+            "or pass tensorboard=False (--no-tensorboard): log.csv has the same numbers"
+        )
+    data_batch_size = getattr(train_data, "batch_size", recipe.batch_size)
+    if data_batch_size != recipe.batch_size:
+        raise ValueError(f"train: train_data has batches of {data_batch_size} images but recipe.batch_size is "
+                         f"{recipe.batch_size}")  # fmt: skip
+    devices = options.devices or configure_devices(recipe.precision, distribute=not isinstance(model, keras.Model))
+    steps = recipe.steps_per_epoch or len(train_data)
+    epochs = recipe.epochs_for(steps)
+    with devices.strategy.scope() if devices.strategy is not None else contextlib.nullcontext():
+        if not isinstance(model, keras.Model):
+            model = model()
+        rate = learning_rate_schedule(recipe.learning_rate, steps, epochs, recipe.schedule, recipe.decay_epochs,
+                                      recipe.decay_steps, recipe.decay_factor, recipe.warmup_epochs)  # fmt: skip
+        optimizer = make_optimizer(recipe.optimizer, rate, recipe.momentum, recipe.decoupled_weight_decay,
+                                   recipe.clipnorm)  # fmt: skip
+        jit_compile = devices.jit_compile_for(recipe.jit)
+        model.compile(optimizer=optimizer, loss=SSDLoss(config=config), jit_compile=jit_compile)
+        state = load_checkpoint(model, out_dir)
+    initial_epoch = state["epoch"] if state else 0
+    write_settings(out_dir, recipe, config, {
+        "epochs": epochs, "steps_per_epoch": steps, "backend": keras.backend.backend(),
+        "dtype_policy": keras.mixed_precision.global_policy().name, "parameters": int(model.count_params()),
+    })  # fmt: skip
+    if initial_epoch >= epochs:
+        print(f"{out_dir}: all {epochs} epochs are done already (checkpoint at epoch {initial_epoch})")
+        return TrainingResult(model, read_log(out_dir / LOG_FILE), initial_epoch, initial_epoch, out_dir)
+    if initial_epoch:
+        print(f"{out_dir}: resuming after epoch {initial_epoch} of {epochs}")
+    if hasattr(train_data, "set_epoch"):  # the epoch's sample order and augmentations
+        train_data.set_epoch(initial_epoch)
+
+    stop_on_nan = StopOnNaN()
+    run_callbacks = [stop_on_nan, LearningRateLogger()]
+    if val_records is not None:
+        run_callbacks.append(MeanAveragePrecision(val_records, config, every=recipe.map_every, last_epoch=epochs,
+                                                  verbose=int(options.verbose != 0)))  # fmt: skip
+    run_callbacks += [EpochCSVLogger(out_dir / LOG_FILE, initial_epoch), EpochCheckpoint(out_dir)]
+    if tensorboard:
+        run_callbacks.append(keras.callbacks.TensorBoard(str(out_dir / TENSORBOARD_DIR)))
+    model.fit(train_data, epochs=epochs, initial_epoch=initial_epoch, validation_data=val_data,
+              steps_per_epoch=recipe.steps_per_epoch, callbacks=run_callbacks + list(options.callbacks),
+              verbose=options.verbose)  # fmt: skip
+    if stop_on_nan.message:
+        raise TrainingDivergedError(f"train: {stop_on_nan.message}")
+    log = read_log(out_dir / LOG_FILE)
+    return TrainingResult(model, log, initial_epoch, log[-1]["epoch"] if log else initial_epoch, out_dir)
+
+
+def _tensorboard_installed() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,96 @@
+"""A whole training run from records to a finished run folder: batches built by the recipe,
+:func:`~ssd_lib.training.loop.train`, final weights and the final evaluation.
+
+:func:`make_training_data` turns records into the recipe's training batches (augmentation
+switches, matching thresholds, batch size, seed); :func:`train_and_evaluate` is what
+``python -m ssd_lib.train`` runs once it has parsed its arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from ..augment import RandomExpand, SSDAugmentation
+from ..config import SSDConfig
+from ..datasets import load_image
+from ..encoder import SSDEncoder
+from ..inference import predict
+from ..metrics import evaluate
+from ..pipeline import DetectionDataset
+from .loop import RunOptions, TrainingResult, train
+from .recipe import Recipe
+from .run_folder import FINAL_WEIGHTS, SUMMARY_FILE
+
+__all__ = ["make_training_data", "train_and_evaluate"]
+
+
+def make_training_data(records, config: SSDConfig, recipe: Recipe, workers: int = 1) -> DetectionDataset:
+    """The training batches of ``records`` as the recipe says: zoom-out up to
+    ``expand_max_ratio``, random crop if ``crop``, matching at ``pos_iou_threshold`` /
+    ``neg_iou_limit`` (``None``: :class:`~ssd_lib.encoder.SSDEncoder`'s defaults), batches of
+    ``batch_size``, order and augmentation drawn from ``seed``.
+
+    Raises:
+        ValueError: no records, or matching thresholds the encoder refuses.
+    """
+    expansion = RandomExpand(recipe.expand_max_ratio) if recipe.expand_max_ratio > 1 else None
+    augmentation = SSDAugmentation(config.image_height, config.image_width, expansion=expansion,
+                                   **({} if recipe.crop else {"cropping": None}))  # fmt: skip
+    matching = {name: getattr(recipe, name) for name in ("pos_iou_threshold", "neg_iou_limit")
+                if getattr(recipe, name) is not None}  # fmt: skip
+    encoder = SSDEncoder(config, **matching)
+    return DetectionDataset(records, config, recipe.batch_size, seed=recipe.seed, encoder=encoder,
+                            augmentation=augmentation, workers=workers)  # fmt: skip
+
+
+def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out_dir, recipe: Recipe,
+                       options: RunOptions | None = None, *, command: str | None = None,
+                       ) -> tuple[TrainingResult, dict]:  # fmt: skip
+    """Train on ``train_records`` (resuming ``out_dir``), then evaluate on ``val_records``.
+
+    Besides what :func:`~ssd_lib.training.loop.train` writes, the run folder gets
+    ``final.weights.h5`` and ``summary.json``: the ``command``, wall and CPU seconds of this
+    call and of the whole run, the epochs and the validation mAP (VOC07 11-point and
+    all-point). The per-class tables and the summary are printed.
+
+    Args:
+        build: a function without arguments that builds the model.
+        config: the detector's configuration.
+        train_records, val_records: dataset records (``ssd_lib.datasets``).
+        out_dir: the run folder.
+        recipe: the :class:`~ssd_lib.training.recipe.Recipe`.
+        options: :class:`~ssd_lib.training.loop.RunOptions` (``workers`` load the batches).
+        command: the command line to record in the summary.
+
+    Returns:
+        The :class:`~ssd_lib.training.loop.TrainingResult` and the summary.
+    """
+    options = options or RunOptions()
+    train_data = make_training_data(train_records, config, recipe, options.workers)
+    steps_per_epoch = recipe.steps_per_epoch or len(train_data)
+    epochs = recipe.epochs_for(steps_per_epoch)
+    print(f"{len(train_records)} training images, {len(val_records)} validation images, {epochs} epochs of "
+          f"{steps_per_epoch} steps at batch {recipe.batch_size}")  # fmt: skip
+    start, start_cpu = time.perf_counter(), time.process_time()
+    result = train(build, config, train_data, out_dir, recipe, val_records=val_records, options=options)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    out_dir = Path(out_dir)
+    result.model.save_weights(out_dir / FINAL_WEIGHTS)
+    detections = predict(result.model, [load_image(record["image_path"]) for record in val_records], config,
+                         batch_size=16)  # fmt: skip
+    summary = {"command": command,
+               "seconds_this_call": round(seconds, 1), "cpu_seconds_this_call": round(cpu_seconds, 1),
+               "training_seconds": round(sum(row.get("seconds", 0.0) for row in result.log), 1),
+               "training_cpu_seconds": round(sum(row.get("cpu_seconds", 0.0) for row in result.log), 1),
+               "cpu_count": os.cpu_count(),
+               "epochs": result.epochs}  # fmt: skip
+    for mode in ("11point", "allpoint"):
+        evaluation = evaluate(detections, val_records, n_classes=config.n_classes, mode=mode)
+        summary[f"val_mAP_{mode}"] = round(float(evaluation.mean_average_precision), 4)
+        print(evaluation.table(config.class_names))
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=1))
+    return result, summary

@@ -6,9 +6,10 @@ detections per image:
 
 1. **softmax** over the logits of each anchor: class probabilities;
 2. **decode** the offsets against the anchors with the config's variances: boxes in pixels of the
-   model input, clipped to the image;
+   model input, clipped to the image (``clip_boxes=False`` keeps them whole, as ssd_keras does);
 3. **threshold**: keep the (anchor, class) pairs whose probability is above
-   ``confidence_threshold`` (the background class is never a detection);
+   ``confidence_threshold`` (the background class is never a detection), optionally only the
+   ``candidates_per_class`` best of each class (torchvision's ``topk_candidates``);
 4. **greedy non-maximum suppression (NMS) per class**: visit the candidates of one class from the
    highest score down; keep a box unless a box kept before it overlaps it with IoU above
    ``iou_threshold``;
@@ -115,28 +116,35 @@ def _check_anchors(anchors, config: SSDConfig) -> np.ndarray:
     return anchors
 
 
-def _offsets_to_pixel_corners(offsets: np.ndarray, anchors: np.ndarray, config: SSDConfig):
-    """Finite offsets ``(..., 4)`` and their anchors -> clipped float32 pixel corners, valid."""
+def _offsets_to_pixel_corners(offsets: np.ndarray, anchors: np.ndarray, config: SSDConfig,
+                              clip_boxes: bool = True):  # fmt: skip
+    """Finite offsets ``(..., 4)`` and their anchors -> float32 pixel corners (clipped to the
+    image with ``clip_boxes``), valid."""
     with np.errstate(over="ignore", invalid="ignore"):  # exp may overflow: dropped below
         corners = centroids_to_corners(decode_boxes(offsets, anchors, config.variances))
     valid = np.isfinite(corners).all(axis=-1)
     size = np.array([config.image_width, config.image_height] * 2, dtype=corners.dtype)
-    corners = np.clip(np.where(valid[..., None], corners, 0) * size, 0, size)
+    corners = np.where(valid[..., None], corners, 0) * size
+    if clip_boxes:
+        corners = np.clip(corners, 0, size)
     valid &= (corners[..., 2] > corners[..., 0]) & (corners[..., 3] > corners[..., 1])
     return corners.astype(np.float32, copy=False), valid
 
 
-def decode_all_boxes(y_pred, config: SSDConfig, anchors=None) -> tuple[np.ndarray, np.ndarray]:
+def decode_all_boxes(y_pred, config: SSDConfig, anchors=None,
+                     clip_boxes: bool = True) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Decode the offsets of every anchor into pixel corner boxes of the model input.
 
     Args:
         y_pred: ``(batch, n_anchors, n_classes + 1 + 4)`` model output.
         config: the detector's configuration (anchors, variances, image size).
         anchors: optional precomputed ``generate_anchors(config)``.
+        clip_boxes: clip the boxes to the image.
 
     Returns:
         ``(boxes, valid)``: ``boxes`` ``(batch, n_anchors, 4)`` float32 pixel corners
-        (xmin, ymin, xmax, ymax) clipped to the image; ``valid`` ``(batch, n_anchors)`` bool,
+        (xmin, ymin, xmax, ymax), clipped to the image with ``clip_boxes``; ``valid``
+        ``(batch, n_anchors)`` bool,
         False where a logit or offset is NaN/inf, the decoded box is not finite (an offset so
         large that ``exp`` overflows), or the clipped box has zero width or height.
 
@@ -147,7 +155,7 @@ def decode_all_boxes(y_pred, config: SSDConfig, anchors=None) -> tuple[np.ndarra
     anchors = _check_anchors(anchors, config)
     valid = _valid_anchors(y_pred)
     offsets = np.where(valid[..., None], y_pred[..., -4:], 0)
-    corners, decoded = _offsets_to_pixel_corners(offsets, anchors, config)
+    corners, decoded = _offsets_to_pixel_corners(offsets, anchors, config, clip_boxes)
     return corners, valid & decoded
 
 
@@ -174,7 +182,7 @@ def select_candidates(probabilities, boxes, valid, confidence_threshold: float) 
     )
 
 
-def _candidates_fast(y_pred, config, anchors, confidence_threshold) -> Candidates:
+def _candidates_fast(y_pred, config, anchors, confidence_threshold, clip_boxes=True) -> Candidates:
     """What ``select_candidates(class_probabilities(...), *decode_all_boxes(...))`` returns,
     computing softmax and boxes only for the anchors that can pass the threshold.
 
@@ -195,7 +203,7 @@ def _candidates_fast(y_pred, config, anchors, confidence_threshold) -> Candidate
     valid = _valid_anchors(rows)
     rows = np.where(valid[:, None], rows, 0)
     probabilities = _softmax(rows[:, : config.n_classes + 1]).astype(rows.dtype, copy=False)
-    boxes, decoded = _offsets_to_pixel_corners(rows[:, -4:], anchors[anchor], config)
+    boxes, decoded = _offsets_to_pixel_corners(rows[:, -4:], anchors[anchor], config, clip_boxes)
     above = probabilities[:, 1:] > confidence_threshold
     above &= (valid & decoded)[:, None]
     row, class_index = np.nonzero(above)
@@ -369,14 +377,32 @@ def _rank_in_runs(sorted_ids: np.ndarray, n_ids: int) -> np.ndarray:
     return np.arange(len(sorted_ids)) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
-def _check_decoding_arguments(confidence_threshold, iou_threshold, top_k, nms_max_output_size):
+def _class_groups(candidates: Candidates, n_classes: int) -> np.ndarray:
+    """One group id per candidate for each (image, class): ``image * (n_classes + 1) + class_id``."""
+    return candidates.image * (n_classes + 1) + candidates.class_id
+
+
+def _best_per_class(candidates: Candidates, limit: int, n_classes: int, batch_size: int) -> Candidates:
+    """The ``limit`` best-scoring candidates of each image and class, in their order."""
+    groups = _class_groups(candidates, n_classes)
+    by_score = np.lexsort((-candidates.score, groups))  # stable: ties keep (image, anchor, class)
+    keep = np.zeros(len(groups), dtype=bool)
+    keep[by_score] = _rank_in_runs(groups[by_score], batch_size * (n_classes + 1)) < limit
+    return Candidates(*(field[keep] for field in candidates))
+
+
+def _check_decoding_arguments(confidence_threshold, iou_threshold, top_k, nms_max_output_size,
+                              candidates_per_class=None):  # fmt: skip
     if not 0.0 <= confidence_threshold < 1.0:
         raise ValueError(
             f"confidence_threshold: must be in [0, 1), got {confidence_threshold!r}"
         )
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold: must be in [0, 1], got {iou_threshold!r}")
-    for name, value in (("top_k", top_k), ("nms_max_output_size", nms_max_output_size)):
+    counts = (("top_k", top_k), ("nms_max_output_size", nms_max_output_size))
+    if candidates_per_class is not None:
+        counts += (("candidates_per_class", candidates_per_class),)
+    for name, value in counts:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: must be a positive integer, got {value!r}")
 
@@ -399,9 +425,19 @@ def _check_original_sizes(original_sizes, batch_size: int) -> np.ndarray:
 
 def decode_detections(y_pred, config: SSDConfig, confidence_threshold: float = 0.01,
                       iou_threshold: float = 0.45, top_k: int = 200,
-                      nms_max_output_size: int = 400, original_sizes=None,
-                      anchors=None) -> list[np.ndarray]:  # fmt: skip
+                      nms_max_output_size: int = 400, original_sizes=None, anchors=None,
+                      clip_boxes: bool = True,
+                      candidates_per_class: int | None = None) -> list[np.ndarray]:  # fmt: skip
     """Detections of a batch of SSD predictions: softmax, decode, threshold, per-class NMS, top-k.
+
+    Settings that reproduce other implementations' post-processing (``ssd_lib.pretrained``
+    holds them as ``SOURCES[name].decoding``):
+
+    - ssd_keras's ``decode_detections``: the defaults with ``clip_boxes=False``;
+    - torchvision's ``SSD.postprocess_detections``: ``clip_boxes=True`` and
+      ``candidates_per_class=400`` (its ``score_thresh`` 0.01 is ``confidence_threshold``,
+      ``topk_candidates`` 400 is ``candidates_per_class``, ``nms_thresh`` 0.45 is
+      ``iou_threshold``, ``detections_per_img`` 200 is ``top_k``).
 
     Args:
         y_pred: ``(batch, n_anchors, n_classes + 1 + 4)`` model output: class logits (class 0 =
@@ -416,6 +452,10 @@ def decode_detections(y_pred, config: SSDConfig, confidence_threshold: float = 0
         original_sizes: optional ``(batch, 2)`` (width, height) of each original image in
             pixels; the boxes are then scaled from the model input to those sizes.
         anchors: optional precomputed ``generate_anchors(config)`` (saves ~1 ms per call).
+        clip_boxes: clip the decoded boxes to the image before NMS (as torchvision does);
+            False keeps them as decoded (as ssd_keras does).
+        candidates_per_class: if given, only the best this many candidates of each class and
+            image (above the threshold) enter NMS, as torchvision's ``topk_candidates``.
 
     Returns:
         A list with one ``(k, 6)`` float32 array per image, ``k <= top_k``, rows
@@ -436,13 +476,16 @@ def decode_detections(y_pred, config: SSDConfig, confidence_threshold: float = 0
         >>> [d.shape for d in decode_detections(y_pred, SSD300_VOC)]
         [(0, 6), (0, 6)]
     """
-    _check_decoding_arguments(confidence_threshold, iou_threshold, top_k, nms_max_output_size)
+    _check_decoding_arguments(confidence_threshold, iou_threshold, top_k, nms_max_output_size,
+                              candidates_per_class)  # fmt: skip
     y_pred = _check_predictions(y_pred, config)
     batch_size = len(y_pred)
     sizes = None if original_sizes is None else _check_original_sizes(original_sizes, batch_size)
 
     candidates = _candidates_fast(y_pred, config, _check_anchors(anchors, config),
-                                  confidence_threshold)  # fmt: skip
+                                  confidence_threshold, clip_boxes)  # fmt: skip
+    if candidates_per_class is not None:
+        candidates = _best_per_class(candidates, candidates_per_class, config.n_classes, batch_size)
 
     # Best first within each image, in the output order: (image, score descending); candidates
     # come in (image, anchor, class) order and the sort is stable, so equal scores stay in it.
@@ -450,7 +493,7 @@ def decode_detections(y_pred, config: SSDConfig, confidence_threshold: float = 0
     candidates = Candidates(*(field[order] for field in candidates))
     rank = _rank_in_runs(candidates.image, batch_size)
     n_per_image = np.bincount(candidates.image, minlength=batch_size)
-    groups = candidates.image * (config.n_classes + 1) + candidates.class_id
+    groups = _class_groups(candidates, config.n_classes)
 
     # Per-class NMS of every image at once (one group per image and class). Whether greedy NMS
     # keeps a box depends only on better boxes, so NMS on each image's best ``limit`` candidates

@@ -43,7 +43,8 @@ def cell_box_shapes(config: SSDConfig, layer: int) -> tuple[np.ndarray, np.ndarr
     """The anchors of one cell of ``layer``, in the prior-box order.
 
     Returns:
-        ``(sizes, scales, aspect_ratios)``: ``sizes`` ``(n_boxes, 2)`` normalized ``(w, h)``;
+        ``(sizes, scales, aspect_ratios)``: ``sizes`` ``(n_boxes, 2)`` normalized ``(w, h)``
+        (at most 1 with ``config.clamp_anchor_sizes``);
         ``scales`` ``(n_boxes,)`` the scale of each box (``sqrt(s_k * s_{k+1})`` for the extra
         box); ``aspect_ratios`` ``(n_boxes,)``.
     """
@@ -65,7 +66,10 @@ def cell_box_shapes(config: SSDConfig, layer: int) -> tuple[np.ndarray, np.ndarr
     side = min(config.image_height, config.image_width)  # the unit of the scales, in pixels
     widths = scales * np.sqrt(box_ratios) * side / config.image_width
     heights = scales / np.sqrt(box_ratios) * side / config.image_height
-    return np.stack([widths, heights], axis=-1), scales, box_ratios
+    sizes = np.stack([widths, heights], axis=-1)
+    if config.clamp_anchor_sizes:
+        sizes = np.minimum(sizes, 1.0)
+    return sizes, scales, box_ratios
 
 
 def cell_centers(config: SSDConfig, layer: int) -> np.ndarray:

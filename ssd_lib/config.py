@@ -107,6 +107,9 @@ class SSDConfig(JSONFields):
         offsets: per layer, the first cell centre's distance from the top-left corner, in units
             of the step, in [0, 1).
         clip_boxes: clip anchors to the image (normalized corners in [0, 1]).
+        clamp_anchor_sizes: clamp each anchor's normalized width and height to at most 1,
+            keeping its centre (torchvision's ``DefaultBoxGenerator(clip=True)``); unlike
+            ``clip_boxes``, the clamped box may still reach beyond the image.
         variances: the four encoding variances (cx, cy, w, h).
         class_names: optional names of classes 1..n_classes.
 
@@ -125,6 +128,7 @@ class SSDConfig(JSONFields):
     steps: tuple | None = None
     offsets: tuple | float = 0.5
     clip_boxes: bool = False
+    clamp_anchor_sizes: bool = False
     variances: tuple = (0.1, 0.1, 0.2, 0.2)
     class_names: tuple | None = None
 

@@ -233,6 +233,8 @@ def feature_maps(model: keras.Model, images, layer_names) -> list[np.ndarray]:
     outputs = [model.get_layer(name).output for name in layer_names]
     probe = keras.Model(model.input, outputs)
     results = probe(np.asarray(images, dtype="float32"), training=False)
+    if len(outputs) == 1:  # a model with one output returns the tensor, not a list
+        results = [results]
     return [keras.ops.convert_to_numpy(result) for result in results]
 
 
@@ -270,9 +272,9 @@ def _extra_block(x, name, bottleneck, filters, kernel_size, stride, pad, l2_regu
     return _conv(x, filters, kernel_size, f"conv{name}_2", l2_regularization, strides=stride, padding="valid")
 
 
-def _build_vgg_ssd(config, l2_regularization, extra_blocks, name):
+def _build_vgg_ssd(config, l2_regularization, extra_blocks, name, preprocess):
     images = keras.Input(shape=(config.image_height, config.image_width, 3), name="images")
-    x = Preprocess(name="preprocess")(images)
+    x = Preprocess(name="preprocess", **(preprocess or {}))(images)
     conv4_3, fc7 = _vgg16_base(x, l2_regularization)
     sources = [L2Normalization(gamma_init=20.0, name="conv4_3_norm")(conv4_3), fc7]
     x = fc7
@@ -282,7 +284,8 @@ def _build_vgg_ssd(config, l2_regularization, extra_blocks, name):
     return keras.Model(images, prediction_heads(sources, config, l2_regularization), name=name)
 
 
-def build_ssd300(config: SSDConfig = SSD300_VOC, l2_regularization: float = 5e-4) -> keras.Model:
+def build_ssd300(config: SSDConfig = SSD300_VOC, l2_regularization: float = 5e-4,
+                 preprocess: dict | None = None) -> keras.Model:  # fmt: skip
     """SSD300: VGG16 + extra layers, predicting from conv4_3, fc7, conv6_2 .. conv9_2.
 
     Feature maps for 300x300 inputs: 38, 19, 10, 5, 3, 1 (Liu et al. 2016, Fig. 2). The extra
@@ -295,6 +298,9 @@ def build_ssd300(config: SSDConfig = SSD300_VOC, l2_regularization: float = 5e-4
         l2_regularization: weight decay of all convolution kernels, Caffe convention (the
             gradient gets ``+ wd * w``; implemented as a Keras L2 penalty of ``wd / 2``).
             0 disables it. Biases and the L2Normalization scale are not decayed.
+        preprocess: :class:`Preprocess` arguments (``mean``, ``scale``, ``to_bgr``) for weights
+            trained with another input convention (torchvision's: RGB, mean (123, 117, 104));
+            None: the Caffe VGG16 convention.
 
     Returns:
         A ``keras.Model`` from ``(batch, H, W, 3)`` RGB [0, 255] images to
@@ -309,10 +315,11 @@ def build_ssd300(config: SSDConfig = SSD300_VOC, l2_regularization: float = 5e-4
         ("8", 128, 256, 3, 1, 0),  # 5 -> 3
         ("9", 128, 256, 3, 1, 0),  # 3 -> 1
     )
-    return _build_vgg_ssd(config, l2_regularization, extra_blocks, "ssd300")
+    return _build_vgg_ssd(config, l2_regularization, extra_blocks, "ssd300", preprocess)
 
 
-def build_ssd512(config: SSDConfig = SSD512_VOC, l2_regularization: float = 5e-4) -> keras.Model:
+def build_ssd512(config: SSDConfig = SSD512_VOC, l2_regularization: float = 5e-4,
+                 preprocess: dict | None = None) -> keras.Model:  # fmt: skip
     """SSD512: as :func:`build_ssd300` with one more extra block; maps 64, 32, 16, 8, 4, 2, 1.
 
     conv6_2 .. conv9_2 are 3x3 stride 2 (padding 1), conv10_2 is 4x4 with padding 1 (2 -> 1),
@@ -325,7 +332,7 @@ def build_ssd512(config: SSDConfig = SSD512_VOC, l2_regularization: float = 5e-4
         ("9", 128, 256, 3, 2, 1),  # 4 -> 2
         ("10", 128, 256, 4, 1, 1),  # 2 -> 1
     )
-    return _build_vgg_ssd(config, l2_regularization, extra_blocks, "ssd512")
+    return _build_vgg_ssd(config, l2_regularization, extra_blocks, "ssd512", preprocess)
 
 
 # ------------------------------------------------------------------------------------- small SSD

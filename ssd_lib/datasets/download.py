@@ -1,5 +1,8 @@
 """Download and extract the official Pascal VOC archives: resumable, checksum-verified, safe.
 
+:func:`download_file` (resume, MD5 or SHA-256 check, progress bar) also fetches the pretrained
+weights of ``ssd_lib.pretrained``.
+
 ``python -m ssd_lib.datasets download voc2007 voc2012 --to data/`` fetches the archives into
 ``data/downloads/`` (``<name>.part`` while incomplete; running the command again resumes from the
 bytes already there), verifies their MD5 sums, and extracts them into the standard layout
@@ -29,7 +32,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 __all__ = [
-    "Archive", "VOC_ARCHIVES", "DownloadError", "download_file", "extract_tar", "download_voc",
+    "Archive", "VOC_ARCHIVES", "DownloadError", "download_file", "file_hexdigest", "extract_tar",
+    "download_voc",
 ]  # fmt: skip
 
 _HOST = "http://host.robots.ox.ac.uk/pascal/VOC"
@@ -69,8 +73,9 @@ class DownloadError(RuntimeError):
     """A download or extraction failed; the message says what to do next."""
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
+def file_hexdigest(path, algorithm: str) -> str:
+    """The hex digest of a file's bytes (``algorithm``: a ``hashlib`` name, e.g. ``"sha256"``)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(_CHUNK), b""):
             digest.update(chunk)
@@ -112,13 +117,14 @@ def download_file(
     progress: bool = True,
     timeout: float = 60.0,
     accept_checksum_mismatch: bool = False,
+    sha256: str | None = None,
 ) -> Path:
     """Download ``url`` to ``destination``, resuming a previous partial download, and verify it.
 
     Bytes go to ``<destination>.part``; a later call continues from its size (HTTP ``Range``, or
-    an offset for ``file://``). Only a complete file whose MD5 matches is renamed to
+    an offset for ``file://``). Only a complete file whose checksums match is renamed to
     ``destination``. A ``destination`` that already exists (e.g. placed there by hand) is
-    verified and never deleted: with another MD5 (a mirror's copy?) it is used only when
+    verified and never deleted: with another checksum (a mirror's copy?) it is used only when
     ``accept_checksum_mismatch`` is set.
 
     Args:
@@ -127,8 +133,11 @@ def download_file(
         md5: expected hex MD5, or None to skip the check.
         progress: show a tqdm progress bar (bytes).
         timeout: seconds to wait for the server.
-        accept_checksum_mismatch: use a file whose MD5 differs (logs a warning) instead of
-            refusing it.
+        accept_checksum_mismatch: use a file whose checksum differs (logs a warning) instead
+            of refusing it.
+        sha256: expected hex SHA-256, or its first hex digits (at least 8: PyTorch's weight
+            files carry that many in their names, and ``torch.hub`` checks that prefix), or
+            None to skip the check.
 
     Returns:
         ``destination`` as a Path.
@@ -139,12 +148,16 @@ def download_file(
             resume), or the checksum does not match: a file found at ``destination`` is kept
             (the message says how to use it), a file this call downloaded is deleted.
     """
+    if sha256 is not None and not (8 <= len(sha256) <= 64 and all(c in "0123456789abcdefABCDEF" for c in sha256)):
+        raise ValueError(f"sha256: expected 8 to 64 hex digits, got {sha256!r}")
+    expected = {"md5": md5, "sha256": sha256}
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     if destination.exists():
-        if not _checksum_matches(destination, md5, accept_checksum_mismatch):
+        mismatch = _checksum_mismatch(destination, expected, accept_checksum_mismatch)
+        if mismatch:
             raise DownloadError(
-                f"checksum differs for {destination}: expected MD5 {md5}, got {_md5(destination)} "
+                f"checksum differs for {destination}: {mismatch} "
                 f"(a mirror's copy, or a damaged file?). The file is kept. To use it anyway, run "
                 f"again with --accept-checksum-mismatch (accept_checksum_mismatch=True); to "
                 f"download the official file from {url}, delete it first"
@@ -186,11 +199,11 @@ def download_file(
             f"download of {url} ended early ({partial.stat().st_size} of {total} bytes); the "
             f"partial file {partial} is kept: run the command again to resume"
         )
-    if not _checksum_matches(partial, md5, accept_checksum_mismatch):
-        actual = _md5(partial)
+    mismatch = _checksum_mismatch(partial, expected, accept_checksum_mismatch)
+    if mismatch:
         partial.unlink()
         raise DownloadError(
-            f"checksum mismatch for {destination.name}: expected MD5 {md5}, got {actual}; the "
+            f"checksum mismatch for {destination.name}: {mismatch}; the "
             f"corrupt download {partial} was deleted. Run the command again to download it afresh "
             f"from {url}"
         )
@@ -198,18 +211,22 @@ def download_file(
     return destination
 
 
-def _checksum_matches(path: Path, md5: str | None, accept_mismatch: bool) -> bool:
-    """True when ``path`` has MD5 ``md5`` (or no check is asked); a mismatch that is accepted
-    logs a warning and counts as a match."""
-    if md5 is None:
-        return True
-    actual = _md5(path)
-    if actual == md5.lower():
-        return True
-    if accept_mismatch:
-        logger.warning("using %s although its MD5 is %s, not the expected %s "
-                       "(--accept-checksum-mismatch)", path, actual, md5)  # fmt: skip
-    return accept_mismatch
+def _checksum_mismatch(path: Path, expected: dict, accept_mismatch: bool) -> str | None:
+    """``"expected MD5 ..., got ..."`` when a checksum of ``path`` differs from ``expected``
+    (``{hashlib name: hex digest or its prefix, or None}``), else None; a mismatch that is
+    accepted logs a warning and counts as a match."""
+    for algorithm, digest in expected.items():
+        if digest is None:
+            continue
+        actual = file_hexdigest(path, algorithm)
+        if actual.startswith(digest.lower()):
+            continue
+        if accept_mismatch:
+            logger.warning("using %s although its %s is %s, not the expected %s "
+                           "(--accept-checksum-mismatch)", path, algorithm.upper(), actual, digest)  # fmt: skip
+            continue
+        return f"expected {algorithm.upper()} {digest}, got {actual}"
+    return None
 
 
 def extract_tar(archive, to) -> None:

@@ -12,6 +12,8 @@ Modules, in the order the notebooks meet them:
 - ``train``: the command ``python -m ssd_lib.train``.
 - ``viz``: drawing, one module per concept (``viz.palette``: the course's colours).
 - ``explorers``: the notebooks' interactive explorers, one module per notebook.
+- ``pretrained``: published SSD300 weights (torchvision COCO, the original VOC model via
+  ssd_keras) converted into our model.
 """
 
 __version__ = "0.1.0"

@@ -49,6 +49,18 @@ def test_a_bad_checksum_is_refused_and_the_file_deleted(tmp_path, local_source, 
     assert not list(tmp_path.glob("*.pth*"))  # neither the file nor a partial one
 
 
+def test_a_file_placed_by_hand_is_never_deleted(tmp_path, local_source, capsys):
+    source = local_source(SHA256)
+    placed = tmp_path / source.filename
+    placed.write_bytes(b"a mirror's copy")
+    assert main(["download", "torchvision-coco", "--to", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"checksum differs for {placed}: expected SHA256 {SHA256}" in error
+    assert "--accept-checksum-mismatch" in error and placed.read_bytes() == b"a mirror's copy"
+    assert main(["download", "torchvision-coco", "--to", str(tmp_path), "--accept-checksum-mismatch"]) == 0
+    assert placed.read_bytes() == b"a mirror's copy"
+
+
 def test_http_download_resumes_a_partial_file(tmp_path, local_source):
     url, seen, server = start_server(PAYLOAD)
     try:

@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     fetch = commands.add_parser("download", help="download a published weights file (resumable, checked)")
     fetch.add_argument("name", choices=sorted(SOURCES))
     fetch.add_argument("--to", default=str(MODELS_DIR), help=f"folder (default: {MODELS_DIR})")
+    fetch.add_argument("--accept-checksum-mismatch", action="store_true",
+                       help="use a file already in the folder although its checksum differs")  # fmt: skip
     convert = commands.add_parser("convert", help="convert a .pth (torchvision) or .h5 (ssd_keras) file")
     convert.add_argument("file", help="the downloaded weights file")
     convert.add_argument("--to", default=str(MODELS_DIR), help=f"folder (default: {MODELS_DIR})")
@@ -34,7 +36,7 @@ def main(argv=None) -> int:
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "download":
-            path = download(arguments.name, arguments.to)
+            path = download(arguments.name, arguments.to, accept_checksum_mismatch=arguments.accept_checksum_mismatch)
             print(f"ready: {path}; next: python -m ssd_lib.pretrained convert {path}")
         else:
             path = Path(arguments.file)

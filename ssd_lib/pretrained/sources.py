@@ -137,11 +137,14 @@ def source_for_file(path) -> PretrainedSource:
     raise ValueError(f"{path}: neither a PyTorch checkpoint (.pth) nor an HDF5 weights file (.h5)")
 
 
-def download(name: str, to="data/models", progress: bool = True) -> Path:
+def download(name: str, to="data/models", progress: bool = True, accept_checksum_mismatch: bool = False) -> Path:
     """Download the weights file of source ``name`` into folder ``to`` (resumable, checked).
 
+    A file already there (e.g. downloaded by hand) is verified and never deleted; with another
+    checksum it is used only with ``accept_checksum_mismatch``.
+
     Returns:
-        The file's path (an existing, verified file is kept).
+        The file's path.
 
     Raises:
         ValueError: unknown name.
@@ -151,4 +154,5 @@ def download(name: str, to="data/models", progress: bool = True) -> Path:
     source = source_named(name)
     if source.manual:
         raise DownloadError(f"{name} cannot be downloaded automatically: {source.how_to_get(to)}")
-    return download_file(source.url, Path(to) / source.filename, sha256=source.sha256, progress=progress)
+    return download_file(source.url, Path(to) / source.filename, sha256=source.sha256, progress=progress,
+                         accept_checksum_mismatch=accept_checksum_mismatch)  # fmt: skip

@@ -53,6 +53,9 @@ def parse_arguments(argv=None):
     parser.add_argument("--out", required=True, help="run folder (checkpoint, log.csv, weights)")
     parser.add_argument("--width-multiplier", type=float, help="small model only: channel factor")
     parser.add_argument("--vgg16-imagenet", action="store_true", help="VGG16 presets: start from ImageNet weights")
+    parser.add_argument("--weights", help="SSD300 presets: start from pretrained weights: torchvision-coco, "
+                        "ssd-keras-voc, a model converted into data/models, or a .pth/.h5 file (their anchors; "
+                        "the class heads start afresh when the classes differ)")  # fmt: skip
     parser.add_argument("--max-train-images", type=int, help="use only the first N training images")
     parser.add_argument("--max-val-images", type=int, help="use only the first N validation images")
     parser.add_argument("--workers", type=int, default=1, help="data loading threads")
@@ -67,6 +70,20 @@ def parse_arguments(argv=None):
     return arguments, preset, preset.recipe.replace(**overrides)
 
 
+def _pretrained_builder(arguments, preset):
+    """``--weights``: the config to train (the weights' anchors, the preset's classes) and the
+    model builder (:func:`ssd_lib.pretrained.finetuning_builder`)."""
+    from .models import build_ssd300
+    from .pretrained import finetuning_builder
+
+    if preset.build is not build_ssd300:
+        raise ValueError(f"--weights: the pretrained weights are SSD300s; preset {arguments.preset!r} is not "
+                         "(use ssd300_voc or ssd300_shapes)")  # fmt: skip
+    if arguments.vgg16_imagenet:
+        raise ValueError("--weights and --vgg16-imagenet: choose one starting point")
+    return finetuning_builder(arguments.weights, preset.config)
+
+
 def main(argv=None) -> int:
     """Entry point of ``python -m ssd_lib.train``; returns the exit status (1 with one
     ``error:`` line for bad settings or data)."""
@@ -76,10 +93,19 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     keras.utils.set_random_seed(recipe.seed)
+    config = preset.config
+    if arguments.weights:
+        try:
+            config, build_pretrained = _pretrained_builder(arguments, preset)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     devices = configure_devices(recipe.precision)
     print(f"{arguments.preset}: {devices.describe()}")
 
     def build():
+        if arguments.weights:
+            return build_pretrained(recipe.weight_decay)
         model = preset.build_model(recipe.weight_decay, arguments.width_multiplier)
         if arguments.vgg16_imagenet:
             from .models import load_vgg16_imagenet
@@ -91,8 +117,8 @@ def main(argv=None) -> int:
                          verbose=arguments.verbose)  # fmt: skip
     command = "python -m ssd_lib.train " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
-        train_records, val_records = load_splits(arguments.data, preset.config.class_names)
-        train_and_evaluate(build, preset.config, train_records[: arguments.max_train_images],
+        train_records, val_records = load_splits(arguments.data, config.class_names)
+        train_and_evaluate(build, config, train_records[: arguments.max_train_images],
                            val_records[: arguments.max_val_images], arguments.out, recipe, options,
                            command=command)  # fmt: skip
     except (TrainingDivergedError, ValueError, ImportError) as error:

@@ -45,7 +45,8 @@ def test_a_bad_checksum_is_refused_and_the_file_deleted(tmp_path, local_source, 
     source = local_source("0" * 64)
     assert main(["download", "torchvision-coco", "--to", str(tmp_path)]) == 1
     error = capsys.readouterr().err.rsplit("\r", 1)[-1]  # after the progress bar
-    assert error.count("\n") == 1 and error.startswith(f"error: checksum mismatch for {source.filename}: expected SHA256")
+    assert error.count("\n") == 1
+    assert error.startswith(f"error: checksum mismatch for {source.filename}: expected SHA256")
     assert not list(tmp_path.glob("*.pth*"))  # neither the file nor a partial one
 
 

@@ -7,6 +7,7 @@ The fixture file is written here with h5py in the layout of ssd_keras's weight f
 again in the converted model.
 """
 
+import dataclasses
 import json
 
 import h5py
@@ -14,11 +15,12 @@ import numpy as np
 import pytest
 
 from ssd_lib.boxes import iou
-from ssd_lib.config import SSD300_VOC
+from ssd_lib.config import SSD300_COCO, SSD300_VOC
 from ssd_lib.decoder import decode_all_boxes, class_probabilities, decode_detections
 from ssd_lib.pretrained import SOURCES, convert_file, load_if_present, load_pretrained, source_for_file
 from ssd_lib.pretrained.cli import main
-from ssd_lib.pretrained.from_ssd_keras import SSD_KERAS_DECODING, ssd_keras_layer_weights
+from ssd_lib.pretrained.finetune import copy_pretrained, finetuning_builder
+from ssd_lib.pretrained.from_ssd_keras import SSD_KERAS_DECODING, SSD_KERAS_PREPROCESS, ssd_keras_layer_weights
 
 #: ssd_keras's SSD300 convolutions: (name, kernel size, input channels, filters).
 BASE = [("conv1_1", 3, 3, 64), ("conv1_2", 3, 64, 64), ("conv2_1", 3, 64, 128), ("conv2_2", 3, 128, 128),
@@ -236,3 +238,67 @@ def test_load_pretrained_converts_a_downloaded_original_once(weights_file, tmp_p
     assert "converting" in capsys.readouterr().out
     assert (tmp_path / "ssd-keras-voc.weights.h5").exists() and (tmp_path / "ssd-keras-voc.json").exists()
     assert model.get_layer("preprocess").to_bgr and model.get_layer("preprocess").mean == (123.0, 117.0, 104.0)
+
+
+# ------------------------------------------------------------------------------- fine-tuning
+def test_finetuning_for_other_classes_keeps_base_and_box_heads(weights_file, arrays):
+    wanted = dataclasses.replace(SSD300_COCO, n_classes=3, class_names=("cat", "dog", "cup"))
+    messages = []
+    config, build = finetuning_builder(weights_file, wanted, log=messages.append)
+    assert config == dataclasses.replace(SSD300_VOC, n_classes=3, class_names=("cat", "dog", "cup"))  # its anchors
+    model = build(0.0)
+    assert messages == [f"{weights_file}: base network and box heads copied (30 layers); class heads "
+                        "re-initialised for 3 classes (the weights have 20)"]  # fmt: skip
+    for theirs, ours in OURS.items():
+        held = model.get_layer(ours).get_weights()
+        if ours.startswith("class_head_"):  # (3, 3, channels, boxes * 4 outputs): freshly initialised
+            assert held[0].shape[-1] == arrays[theirs][0].shape[-1] // 21 * 4
+        else:
+            for given, value in zip(arrays[theirs], held, strict=True):
+                np.testing.assert_array_equal(value, given, err_msg=ours)
+    assert model.get_layer("preprocess").to_bgr  # the weights' input convention
+
+
+def test_train_command_starts_from_the_weights(weights_file, tmp_path, monkeypatch, capsys):
+    from ssd_lib import train as command
+    from ssd_lib.config import SHAPES_CLASSES
+    from ssd_lib.datasets import make_shapes_dataset
+
+    data = make_shapes_dataset(tmp_path / "shapes", 2, 1, 0, image_size=96)
+    runs = []
+    monkeypatch.setattr(command, "train_and_evaluate", lambda build, config, *args, **kwargs: runs.append(
+        (build(), config)))  # fmt: skip
+    base = ["--preset", "ssd300_shapes", "--data", str(data), "--out", str(tmp_path / "run")]
+    assert command.main([*base, "--weights", str(weights_file)]) == 0
+    model, config = runs[0]
+    assert config == dataclasses.replace(SSD300_VOC, n_classes=4, class_names=SHAPES_CLASSES)
+    assert "class heads re-initialised for 4 classes (the weights have 20)" in capsys.readouterr().out
+    assert model.get_layer("class_head_0").get_weights()[0].shape[-1] == 4 * 5
+    # one clear line for what cannot work
+    for extra, message in ((["--vgg16-imagenet"], "choose one starting point"),
+                           ([], "no pretrained weights 'nowhere'")):  # fmt: skip
+        weights = str(weights_file) if extra else "nowhere"
+        assert command.main([*base, "--weights", weights, *extra]) == 1
+        assert message in capsys.readouterr().err
+    assert command.main([*base[:1], "small_shapes", *base[2:], "--weights", str(weights_file)]) == 1
+    assert "the pretrained weights are SSD300s; preset 'small_shapes' is not" in capsys.readouterr().err
+
+
+def tiny_model(preprocess, kernel_shape):
+    import keras
+
+    from ssd_lib.models import Preprocess
+
+    images = keras.Input((8, 8, 3))
+    x = Preprocess(name="preprocess", **preprocess)(images)
+    return keras.Model(images, keras.layers.Conv2D(kernel_shape[-1], kernel_shape[0], name="conv1_1")(x))
+
+
+def test_finetuning_refuses_another_input_convention_or_architecture(converted):
+    pretrained, pretrained_config = converted
+    with pytest.raises(ValueError, match=r"w.h5: the model's input normalisation .* differs from the weights'"):
+        copy_pretrained(tiny_model({}, (3, 3, 3, 64)), SSD300_VOC, pretrained, pretrained_config, "w.h5")
+    wrong = tiny_model(SSD_KERAS_PREPROCESS, (1, 1, 3, 64))
+    with pytest.raises(ValueError, match=r"w.h5: layer 'conv1_1' has shapes \[\(3, 3, 3, 64\), \(64,\)\], "
+                                         r"the model expects \[\(1, 1, 3, 64\), \(64,\)\]"):
+        copy_pretrained(wrong, SSD300_VOC, pretrained, pretrained_config, "w.h5")

@@ -23,7 +23,7 @@ Library::
 
 Modules: ``pth`` (the ``.pth`` reader), ``from_torchvision`` and ``from_ssd_keras`` (layer
 mappings and conventions), ``sources`` (names, URLs, checksums, download), ``convert`` (build,
-save, load), ``cli``.
+save, load), ``finetune`` (start training from them, also for other classes), ``cli``.
 """
 
 from ssd_lib.pretrained.convert import (
@@ -34,6 +34,7 @@ from ssd_lib.pretrained.convert import (
     save_converted,
     set_layer_weights,
 )
+from ssd_lib.pretrained.finetune import copy_pretrained, finetuning_builder, finetuning_config
 from ssd_lib.pretrained.pth import PthError, UnsafePickleError, read_pth
 from ssd_lib.pretrained.sources import SOURCES, PretrainedSource, download, source_for_file
 
@@ -48,6 +49,9 @@ __all__ = [
     "load_pretrained",
     "load_if_present",
     "set_layer_weights",
+    "finetuning_builder",
+    "finetuning_config",
+    "copy_pretrained",
     "read_pth",
     "PthError",
     "UnsafePickleError",

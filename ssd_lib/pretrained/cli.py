@@ -31,12 +31,13 @@ def main(argv=None) -> int:
     convert = commands.add_parser("convert", help="convert a .pth (torchvision) or .h5 (ssd_keras) file")
     convert.add_argument("file", help="the downloaded weights file")
     convert.add_argument("--to", default=str(MODELS_DIR), help=f"folder (default: {MODELS_DIR})")
-    convert.add_argument("--name", help="name of the converted model (default: the source's, e.g. torchvision-coco)")
+    convert.add_argument("--name", help="name of the converted model (default: the source's name)")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing converted model")
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "download":
-            path = download(arguments.name, arguments.to, accept_checksum_mismatch=arguments.accept_checksum_mismatch)
+            path = download(arguments.name, arguments.to,
+                            accept_checksum_mismatch=arguments.accept_checksum_mismatch)  # fmt: skip
             print(f"ready: {path}; next: python -m ssd_lib.pretrained convert {path}")
         else:
             path = Path(arguments.file)

@@ -152,14 +152,16 @@ def load_pretrained(name_or_file, models_dir=MODELS_DIR):
         source = SOURCES[name]
         original = models_dir / source.filename
         if not original.exists():
-            raise FileNotFoundError(f"no pretrained weights {name!r} in {models_dir}: {source.how_to_get(models_dir)}")
+            raise FileNotFoundError(f"no pretrained weights {name!r} in {models_dir}: "
+                                    f"{source.how_to_get(models_dir)}")  # fmt: skip
         print(f"converting {original} (once; saved as {models_dir / name}.weights.h5)")
         model, config = convert_file(original, source)
         save_converted(model, config, source, name, models_dir, from_file=original)
         return model, config
     if Path(name).is_file():
         return convert_file(name)
-    raise FileNotFoundError(f"no pretrained weights {name!r}: neither a known name ({', '.join(sorted(SOURCES))}), "
+    known = ", ".join(sorted(SOURCES))
+    raise FileNotFoundError(f"no pretrained weights {name!r}: neither a known name ({known}), "
                             f"a converted model in {models_dir}, nor a file")  # fmt: skip
 
 

@@ -16,8 +16,8 @@ detections per image:
 5. **top-k**: the ``top_k`` best detections over all classes.
 
 The NMS is exactly the greedy algorithm, computed without a Python loop over boxes: see
-:func:`greedy_nms`. For deployment, :func:`detection_layer` does the same inside a Keras model
-(TensorFlow backend).
+:func:`greedy_nms`. For deployment, :mod:`ssd_lib.detection_layer` does the same inside a Keras
+model (TensorFlow backend).
 
 Explained in notebooks/05_decoder.ipynb.
 """
@@ -40,7 +40,6 @@ __all__ = [
     "select_candidates",
     "greedy_nms",
     "decode_detections",
-    "detection_layer",
 ]
 
 #: At most this many box pairs have their IoU computed at once inside :func:`greedy_nms`.
@@ -526,91 +525,3 @@ def decode_detections(y_pred, config: SSDConfig, confidence_threshold: float = 0
         detections[:, 2:] = detections[:, 2:] * scale
     ends = np.cumsum(np.bincount(image, minlength=batch_size))
     return [detections[end - count : end] for end, count in zip(ends, np.diff(ends, prepend=0))]
-
-
-# ------------------------------------------------------------------- in-graph decoding (TF only)
-_DETECTION_LAYER_CLASS = None
-
-
-def detection_layer(config: SSDConfig, confidence_threshold: float = 0.01, iou_threshold: float = 0.45,
-                    top_k: int = 200, nms_max_output_size: int = 400):  # fmt: skip
-    """A Keras layer that decodes inside the model (TensorFlow backend only), for deployment.
-
-    Append it to a model to get detections straight from ``model.predict``:
-    ``keras.Model(model.input, detection_layer(config)(model.output))``. It does what
-    :func:`decode_detections` does (softmax, decoding, clipping, dropping NaN/inf anchors and
-    empty boxes, threshold, per-class NMS, top-k) with ``tf.image.combined_non_max_suppression``,
-    so the whole pipeline runs in the graph (on a GPU too). Its NMS is TensorFlow's greedy NMS
-    in float32: the same detections as :func:`decode_detections` except where two scores are equal
-    or an IoU is within rounding of the threshold (the tests check the agreement).
-
-    Args:
-        config, confidence_threshold, iou_threshold, top_k, nms_max_output_size: as in
-            :func:`decode_detections`.
-
-    Returns:
-        A ``keras.layers.Layer`` mapping ``(batch, n_anchors, n_classes + 5)`` predictions to
-        ``(batch, top_k, 6)`` float32 rows ``[class_id, score, xmin, ymin, xmax, ymax]`` (pixels of
-        the model input), by score descending; rows past an image's detections are zeros
-        (class 0 = no detection).
-
-    Raises:
-        ValueError: on out-of-range arguments, as :func:`decode_detections`.
-    """
-    _check_decoding_arguments(confidence_threshold, iou_threshold, top_k, nms_max_output_size)
-    return _detection_layer_class()(config, confidence_threshold, iou_threshold, top_k, nms_max_output_size)
-
-
-def _detection_layer_class():
-    """Define the layer class on first use, so importing this module never imports TensorFlow."""
-    global _DETECTION_LAYER_CLASS
-    if _DETECTION_LAYER_CLASS is not None:
-        return _DETECTION_LAYER_CLASS
-    import keras
-    import tensorflow as tf
-
-    class DecodeDetections(keras.layers.Layer):
-        """See :func:`ssd_lib.decoder.detection_layer`."""
-
-        def __init__(self, config, confidence_threshold, iou_threshold, top_k, nms_max_output_size,
-                     **kwargs):  # fmt: skip
-            super().__init__(trainable=False, **kwargs)
-            self.config = config
-            self.confidence_threshold = float(confidence_threshold)
-            self.iou_threshold = float(iou_threshold)
-            self.top_k = int(top_k)
-            self.nms_max_output_size = int(nms_max_output_size)
-            self.anchors = generate_anchors(config).astype(np.float32)  # (n_anchors, 4) centroids
-
-        def call(self, y_pred):
-            config = self.config
-            y_pred = tf.cast(y_pred, tf.float32)
-            finite = tf.reduce_all(tf.math.is_finite(y_pred), axis=-1)  # (batch, n_anchors)
-            y_pred = tf.where(finite[..., None], y_pred, 0.0)
-            probabilities = tf.nn.softmax(y_pred[..., : config.n_classes + 1], axis=-1)[..., 1:]
-            offsets = y_pred[..., -4:] * tf.constant(config.variances, tf.float32)
-            anchors = tf.constant(self.anchors)
-            centers = anchors[:, :2] + offsets[..., :2] * anchors[:, 2:]
-            sizes = anchors[:, 2:] * tf.exp(offsets[..., 2:])
-            image_size = tf.constant([config.image_width, config.image_height] * 2, tf.float32)
-            corners = tf.concat([centers - sizes / 2, centers + sizes / 2], axis=-1) * image_size
-            valid = finite & tf.reduce_all(tf.math.is_finite(corners), axis=-1)
-            corners = tf.clip_by_value(tf.where(valid[..., None], corners, 0.0), 0.0, image_size)
-            valid &= (corners[..., 2] > corners[..., 0]) & (corners[..., 3] > corners[..., 1])
-            probabilities = tf.where(valid[..., None], probabilities, 0.0)
-            boxes_yx = tf.gather(corners, [1, 0, 3, 2], axis=-1)[:, :, None, :]  # TF wants (y, x)
-            boxes, scores, classes, counts = tf.image.combined_non_max_suppression(
-                boxes_yx, probabilities, max_output_size_per_class=self.nms_max_output_size,
-                max_total_size=self.top_k, iou_threshold=self.iou_threshold,
-                score_threshold=self.confidence_threshold, pad_per_class=False, clip_boxes=False,
-            )  # fmt: skip
-            present = tf.range(self.top_k)[None, :] < counts[:, None]  # (batch, top_k)
-            rows = tf.concat([classes[..., None] + 1.0, scores[..., None],
-                              tf.gather(boxes, [1, 0, 3, 2], axis=-1)], axis=-1)  # fmt: skip
-            return tf.where(present[..., None], rows, 0.0)
-
-        def compute_output_shape(self, input_shape):
-            return (input_shape[0], self.top_k, 6)
-
-    _DETECTION_LAYER_CLASS = DecodeDetections
-    return DecodeDetections

@@ -425,34 +425,3 @@ def test_decode_detections_bad_inputs(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         decode_detections(**arguments)
-
-
-# ----------------------------------------------------------------------------- in-graph layer
-@pytest.mark.parametrize(
-    "seed, confidence_threshold, iou_threshold, top_k, max_per_class",
-    [(0, 0.01, 0.45, 200, 400), (1, 0.1, 0.3, 10, 400), (2, 0.05, 0.6, 200, 3)],
-)
-def test_detection_layer_agrees_with_decode_detections(seed, confidence_threshold, iou_threshold, top_k,
-                                                       max_per_class):  # fmt: skip
-    pytest.importorskip("tensorflow")
-    rng = np.random.default_rng(seed)
-    y_pred = random_predictions(rng, TINY, batch=3)
-    y_pred[0, 5, 1] = np.nan  # dropped by both
-    y_pred[2, 8, -1] = 1e30
-    layer = decoder.detection_layer(TINY, confidence_threshold, iou_threshold, top_k, max_per_class)
-    in_graph = np.asarray(layer(y_pred))
-    assert in_graph.shape == (3, top_k, 6)
-    expected = decode_detections(y_pred, TINY, confidence_threshold, iou_threshold, top_k, max_per_class)
-    for image, want in enumerate(expected):
-        got = in_graph[image]
-        assert np.all(got[len(want) :] == 0)  # padding rows: class 0
-        got = got[: len(want)]
-        np.testing.assert_array_equal(got[:, 0], want[:, 0], err_msg=f"image {image}")
-        np.testing.assert_allclose(got[:, 1], want[:, 1], rtol=1e-5)
-        np.testing.assert_allclose(got[:, 2:], want[:, 2:], atol=1e-3)
-    assert sum(len(d) for d in expected) > 10
-
-
-def test_detection_layer_bad_arguments():
-    with pytest.raises(ValueError, match="top_k"):
-        decoder.detection_layer(TINY, top_k=0)

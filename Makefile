@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,export]"
 	mkdir -p $(VENV)/etc/ipython
 	printf 'c.IPKernelApp.capture_fd_output = False\n' > $(VENV)/etc/ipython/ipython_kernel_config.py
 	touch $@

@@ -27,7 +27,8 @@ def parse(requirement: str) -> tuple[str, str]:
 def test_environment_yml_matches_pyproject():
     if tomllib is not None:
         project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-        pip_requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+        extras = project["optional-dependencies"]
+        pip_requirements = project["dependencies"] + extras["dev"] + extras["export"]
         requires_python = project["requires-python"]
     else:
         metadata = importlib.metadata.metadata("ssd-tutorial")

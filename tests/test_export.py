@@ -1,0 +1,155 @@
+"""Export: every format, loaded back, gives predict's detections; bad runs and options are one line."""
+
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from ssd_lib import export
+from ssd_lib.datasets.shapes import generate_shapes_image
+from ssd_lib.inference import MODELS_DIR, load_shipped_model, predict, prepare_images
+from ssd_lib.training import presets, write_settings
+
+TOP_K = 50
+EXTRA = "ONNX export needs the export extra: pip install -e '.[export]'"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped small model, its config and recorded facts, two shapes images of different sizes."""
+    model, config, info = load_shipped_model("small_ssd_shapes")
+    images = [generate_shapes_image(np.random.default_rng(seed), [1, 2, 3, 4], size)[0]
+              for seed, size in ((1, 300), (2, 256))]  # fmt: skip
+    return model, config, info, images
+
+
+def make_run(folder, config, info, weights=True):
+    """A run folder as training leaves it: settings.json naming the architecture, final weights."""
+    folder.mkdir()
+    write_settings(folder, presets()[info["preset"]].recipe, config,
+                   {"model": "small", "width_multiplier": info["width_multiplier"]})  # fmt: skip
+    if weights:
+        shutil.copy(MODELS_DIR / "small_ssd_shapes.weights.h5", folder / "final.weights.h5")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exported(shipped, tmp_path_factory):
+    """``exported(format)``: the path written by ``python -m ssd_lib.export`` (once per format)."""
+    _, config, info, _ = shipped
+    run = make_run(tmp_path_factory.mktemp("export") / "run", config, info)
+
+    def export_once(format):
+        out = run / export.FORMATS[format]
+        if not out.exists():
+            assert export.main(["--run", str(run), "--format", format, "--top-k", str(TOP_K)]) == 0
+        return out
+
+    return export_once
+
+
+@pytest.mark.parametrize("format", ["keras", "saved_model", "tflite", "onnx"])
+def test_exported_model_gives_predicts_detections(format, shipped, exported):
+    """Command line export -> load the file back -> the detections of ``predict`` on two images.
+
+    Tolerance: the exported model decodes in float32 and its NMS compares IoUs of class-shifted
+    boxes (another rounding than decode_detections' float64 IoU); with these images' distinct
+    scores the same detections come out, scores equal to 1e-5 and boxes to 1e-2 pixels (after
+    scaling to the original image, which multiplies float32 rounding by up to 300 / 192).
+    """
+    if format == "onnx":
+        pytest.importorskip("tf2onnx", reason=EXTRA)
+        pytest.importorskip("onnxruntime", reason=EXTRA)
+    model, config, _, images = shipped
+    inputs, sizes = prepare_images(images, config)
+    rows = export.load_exported(exported(format), format)(inputs)
+    assert rows.shape == (2, TOP_K, 6) and rows.dtype == np.float32
+    expected = predict(model, images, config, top_k=TOP_K, nms_max_output_size=TOP_K)
+    assert all(len(detections) >= 3 for detections in expected)  # the shapes are found
+    scale = np.tile(sizes / [config.image_width, config.image_height], 2)  # (2, 4)
+    for image, want in enumerate(expected):
+        got = rows[image][rows[image, :, 0] > 0]
+        assert np.all(rows[image, len(got) :] == 0)  # padding rows after the detections
+        np.testing.assert_array_equal(got[:, 0], want[:, 0])
+        np.testing.assert_allclose(got[:, 1], want[:, 1], rtol=1e-5)
+        np.testing.assert_allclose(got[:, 2:] * scale[image], want[:, 2:], atol=1e-2)
+
+
+def test_exported_keras_model_records_its_config(shipped, exported):
+    """The .keras file holds the SSDConfig as JSON (class names included), not a repr."""
+    saved = json.loads(zipfile.ZipFile(exported("keras")).read("config.json"))
+    layers = {layer["class_name"]: layer for layer in saved["config"]["layers"]}
+    decode = layers["DecodeDetections"]["config"]
+    assert decode["config"]["class_names"] == list(shipped[1].class_names)
+    assert decode["top_k"] == TOP_K
+
+
+def test_tflite_export_has_builtin_ops_only(exported, capsys):
+    """Converted with ``supported_ops = [TFLITE_BUILTINS]`` (a Flex op fails that conversion), and
+    the file's ops are builtins: NMS is NON_MAX_SUPPRESSION_V4, no Flex or custom op."""
+    import tensorflow as tf
+
+    path = exported("tflite")
+    capsys.readouterr()
+    tf.lite.experimental.Analyzer.analyze(model_path=str(path))
+    report = capsys.readouterr().out
+    assert "NON_MAX_SUPPRESSION_V4" in report
+    assert "Flex" not in report and "CUSTOM" not in report
+
+
+# ------------------------------------------------------------------------------------ bad inputs
+def run_command(argv, capsys):
+    status = export.main(argv)
+    return status, capsys.readouterr().err.strip()
+
+
+def test_unknown_format_is_one_line(shipped, tmp_path, capsys):
+    status, message = run_command(["--run", str(tmp_path), "--format", "pt"], capsys)
+    assert status == 1 and message.count("\n") == 0
+    assert "--format 'pt': unknown, choose one of keras, saved_model, tflite, onnx" in message
+
+
+def test_missing_run_folder_is_one_line(tmp_path, capsys):
+    status, message = run_command(["--run", str(tmp_path / "nope"), "--format", "keras"], capsys)
+    assert status == 1 and message == f"error: --run {tmp_path / 'nope'}: no such run folder"
+
+
+def test_folder_without_settings_is_one_line(tmp_path, capsys):
+    status, message = run_command(["--run", str(tmp_path), "--format", "keras"], capsys)
+    assert status == 1 and message.count("\n") == 0
+    assert "settings.json" in message and str(tmp_path) in message
+
+
+def test_run_without_weights_is_one_line(shipped, tmp_path, capsys):
+    run = make_run(tmp_path / "run", shipped[1], shipped[2], weights=False)
+    status, message = run_command(["--run", str(run), "--format", "keras"], capsys)
+    assert status == 1 and message.count("\n") == 0
+    assert f"--run {run}: no weights (final.weights.h5 or checkpoint/model.weights.h5)" in message
+    assert not (run / "model.keras").exists()
+
+
+def test_run_without_architecture_is_one_line(shipped, tmp_path, capsys):
+    run = make_run(tmp_path / "run", shipped[1], shipped[2])
+    settings = json.loads((run / "settings.json").read_text())
+    del settings["model"]
+    (run / "settings.json").write_text(json.dumps(settings))
+    status, message = run_command(["--run", str(run), "--format", "keras"], capsys)
+    assert status == 1 and message.count("\n") == 0
+    assert "'model' must name the architecture" in message
+
+
+def test_existing_output_is_not_overwritten(shipped, tmp_path, capsys):
+    run = make_run(tmp_path / "run", shipped[1], shipped[2])
+    mine = run / "model.tflite"
+    mine.write_bytes(b"a user's file")
+    status, message = run_command(["--run", str(run), "--format", "tflite"], capsys)
+    assert status == 1 and message == f"error: --out {mine}: exists already; remove it or choose another path"
+    assert mine.read_bytes() == b"a user's file"
+
+
+def test_bad_decoding_option_is_one_line(shipped, tmp_path, capsys):
+    run = make_run(tmp_path / "run", shipped[1], shipped[2])
+    status, message = run_command(["--run", str(run), "--format", "keras", "--iou", "2"], capsys)
+    assert status == 1 and message.count("\n") == 0 and "iou_threshold" in message

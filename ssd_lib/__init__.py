@@ -10,6 +10,8 @@ Modules, in the order the notebooks meet them:
 - ``training`` (package): the recipe, presets, schedule, devices, checkpoints, callbacks and
   the training loop; ``inference``: ``predict`` and the shipped models.
 - ``train``: the command ``python -m ssd_lib.train``.
+- ``detection_layer``: decoding and NMS inside a Keras model; ``export``: the command
+  ``python -m ssd_lib.export`` (``.keras``, SavedModel, TFLite, ONNX).
 - ``viz``: drawing, one module per concept (``viz.palette``: the course's colours).
 - ``explorers``: the notebooks' interactive explorers, one module per notebook.
 - ``pretrained``: published SSD300 weights (torchvision COCO, the original VOC model via

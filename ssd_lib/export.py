@@ -19,7 +19,7 @@ The exported model (:func:`deployable_model`):
   an application filters by score for display.
 
 Formats: ``keras`` (a ``.keras`` file, :func:`keras.saving.load_model` after ``import
-ssd_lib.detection_layer``), ``saved_model`` (a TensorFlow SavedModel folder, signature
+ssd_lib.export``, which registers ssd_lib's layers with Keras), ``saved_model`` (a TensorFlow SavedModel folder, signature
 ``serve``), ``tflite`` (TFLite builtin ops only, no Flex delegate needed), ``onnx`` (with the
 ``export`` extra: ``pip install ssd-tutorial[export]``; run with onnxruntime).
 :func:`load_exported` loads any of them back as a function of a uint8 batch.
@@ -150,9 +150,7 @@ def load_exported(path, format: str):
     """An exported model loaded back: a function ``(batch, H, W, 3)`` uint8 -> ``(batch, top_k, 6)``
     float32 numpy detections (module doc). ``onnx`` needs onnxruntime (the ``export`` extra)."""
     path = str(path)
-    if format == "keras":
-        import ssd_lib.detection_layer  # noqa: F401  (registers DecodeDetections)
-
+    if format == "keras":  # this module imported ssd_lib's layers, registering them with Keras
         model = keras.saving.load_model(path)
         return lambda images: keras.ops.convert_to_numpy(model(np.asarray(images, np.uint8)))
     if format == "saved_model":

@@ -221,7 +221,9 @@ def main(argv=None) -> int:
     except (ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"{arguments.format}: {out}")
+    print(f"{arguments.format}: {out}\n  input  images (batch, {config.image_height}, {config.image_width}, 3) uint8 RGB, "
+          f"resized to the model's size\n  output (batch, {arguments.top_k}, 6) float32 [class_id, score, xmin, "
+          f"ymin, xmax, ymax], pixels of the model input; class 0 rows = none; classes {config.class_names}")  # fmt: skip
     return 0
 
 

@@ -12,9 +12,8 @@ so boxes of different classes never overlap, and one greedy NMS over all (anchor
 (``NonMaxSuppressionV4``, a TFLite builtin and ONNX ``NonMaxSuppression``) keeps the ``top_k``
 best. This equals :func:`~ssd_lib.decoder.decode_detections` with ``nms_max_output_size >=
 top_k`` (a per-class cap that large never binds), except where two scores are equal or an IoU is
-within float32 rounding of the threshold.
-
-Explained in notebooks/05_decoder.ipynb.
+within float32 rounding of the threshold. The per-image loop is a ``tf.map_fn`` (a TFLite
+``WHILE``, an ONNX ``Loop``), so any batch size runs.
 """
 
 from __future__ import annotations

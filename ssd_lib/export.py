@@ -19,9 +19,10 @@ The exported model (:func:`deployable_model`):
   an application filters by score for display.
 
 Formats: ``keras`` (a ``.keras`` file, :func:`keras.saving.load_model` after ``import
-ssd_lib.export``, which registers ssd_lib's layers with Keras), ``saved_model`` (a TensorFlow SavedModel folder, signature
-``serve``), ``tflite`` (TFLite builtin ops only, no Flex delegate needed), ``onnx`` (with the
-``export`` extra: ``pip install ssd-tutorial[export]``; run with onnxruntime).
+ssd_lib.export``, which registers ssd_lib's layers with Keras), ``saved_model`` (a TensorFlow
+SavedModel folder, signature ``serve``), ``tflite`` (TFLite builtin ops only, no Flex delegate
+needed), ``onnx`` (with the ``export`` extra: ``pip install ssd-tutorial[export]``; run with
+onnxruntime).
 :func:`load_exported` loads any of them back as a function of a uint8 batch.
 """
 
@@ -211,6 +212,9 @@ def main(argv=None) -> int:
     line for a bad run folder, target or option)."""
     arguments = parse_arguments(argv)
     try:
+        if keras.backend.backend() != "tensorflow":
+            raise ExportError(f"export needs the TensorFlow backend of Keras, not {keras.backend.backend()!r} "
+                              f"(unset KERAS_BACKEND)")  # fmt: skip
         _check_format(arguments.format)
         out = Path(arguments.out) if arguments.out else Path(arguments.run) / FORMATS[arguments.format]
         if out.exists():
@@ -221,9 +225,11 @@ def main(argv=None) -> int:
     except (ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"{arguments.format}: {out}\n  input  images (batch, {config.image_height}, {config.image_width}, 3) uint8 RGB, "
-          f"resized to the model's size\n  output (batch, {arguments.top_k}, 6) float32 [class_id, score, xmin, "
-          f"ymin, xmax, ymax], pixels of the model input; class 0 rows = none; classes {config.class_names}")  # fmt: skip
+    print(f"{arguments.format}: {out}\n"
+          f"  input  images (batch, {config.image_height}, {config.image_width}, 3) uint8 RGB, resized to the "
+          f"model's size\n"
+          f"  output (batch, {arguments.top_k}, 6) float32 [class_id, score, xmin, ymin, xmax, ymax], pixels of "
+          f"the model input; class 0 rows = none; classes {config.class_names}")  # fmt: skip
     return 0
 
 

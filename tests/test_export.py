@@ -153,3 +153,10 @@ def test_bad_decoding_option_is_one_line(shipped, tmp_path, capsys):
     run = make_run(tmp_path / "run", shipped[1], shipped[2])
     status, message = run_command(["--run", str(run), "--format", "keras", "--iou", "2"], capsys)
     assert status == 1 and message.count("\n") == 0 and "iou_threshold" in message
+
+
+def test_other_backend_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(export.keras.backend, "backend", lambda: "jax")
+    status, message = run_command(["--run", str(tmp_path), "--format", "keras"], capsys)
+    assert status == 1
+    assert message == "error: export needs the TensorFlow backend of Keras, not 'jax' (unset KERAS_BACKEND)"

@@ -41,7 +41,7 @@ from .detection_layer import detection_layer
 from .models import build_small_ssd, build_ssd300, build_ssd512
 from .training.run_folder import CHECKPOINT_DIR, FINAL_WEIGHTS, read_settings
 
-__all__ = ["FORMATS", "MODEL_BUILDERS", "load_run", "deployable_model", "export_model", "load_exported", "main"]
+__all__ = ["FORMATS", "MODEL_BUILDERS", "ExportError", "load_run", "deployable_model", "export_model", "load_exported", "main"]
 
 #: Export formats and the default file name of each (in the run folder).
 FORMATS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}

@@ -99,6 +99,18 @@ def test_tflite_export_has_builtin_ops_only(exported, capsys):
     assert "Flex" not in report and "CUSTOM" not in report
 
 
+def test_load_run_falls_back_to_the_last_checkpoint(shipped, tmp_path):
+    """A run stopped before its final evaluation has only checkpoint/model.weights.h5."""
+    model, config, info, images = shipped
+    run = make_run(tmp_path / "run", config, info, weights=False)
+    (run / "checkpoint").mkdir()
+    shutil.copy(MODELS_DIR / "small_ssd_shapes.weights.h5", run / "checkpoint" / "model.weights.h5")
+    loaded, loaded_config = export.load_run(run)
+    assert loaded_config == config
+    for mine, theirs in zip(loaded.weights, model.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+
 # ------------------------------------------------------------------------------------ bad inputs
 def run_command(argv, capsys):
     status = export.main(argv)

@@ -12,7 +12,7 @@ The exported model (:func:`deployable_model`):
   boxes as pixel corners **of the model input** (multiply x by ``original_width / W`` and y by
   ``original_height / H`` for the original image), by score descending; ``class_id`` 1..n_classes
   (the names are ``config.class_names``, stored with the ``.keras`` model and in the run's
-  ``settings.json``); rows past an image's detections are zeros, so its count is
+  ``model.json``); rows past an image's detections are zeros, so its count is
   ``(rows[:, 0] > 0).sum()``.
 - decoding as :func:`ssd_lib.decoder.decode_detections` with the evaluation's defaults
   (confidence 0.01, IoU 0.45, top-k 200; ``--confidence``, ``--iou``, ``--top-k`` change them):
@@ -29,6 +29,7 @@ onnxruntime).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -39,13 +40,15 @@ import numpy as np
 from .config import SSDConfig
 from .detection_layer import detection_layer
 from .models import build_small_ssd, build_ssd300, build_ssd512
-from .training.run_folder import CHECKPOINT_DIR, FINAL_WEIGHTS, read_settings
+from .training.run_folder import CHECKPOINT_DIR, FINAL_WEIGHTS
 
-__all__ = ["FORMATS", "MODEL_BUILDERS", "ExportError", "load_run", "deployable_model", "export_model", "load_exported", "main"]
+__all__ = ["FORMATS", "MODEL_FILE", "MODEL_BUILDERS", "ExportError", "load_run", "deployable_model", "export_model",
+           "load_exported", "main"]  # fmt: skip
 
 #: Export formats and the default file name of each (in the run folder).
 FORMATS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}
-#: The architectures a run folder's ``settings.json`` can name in its ``model`` field.
+#: The file of a run folder that says how to rebuild its model, and the architectures it can name.
+MODEL_FILE = "model.json"
 MODEL_BUILDERS = {"small": build_small_ssd, "ssd300": build_ssd300, "ssd512": build_ssd512}
 
 
@@ -56,31 +59,33 @@ class ExportError(ValueError):
 def load_run(run_dir) -> tuple[keras.Model, SSDConfig]:
     """The trained model of a run folder and its configuration.
 
-    The architecture comes from ``settings.json`` (``model``: a :data:`MODEL_BUILDERS` name,
-    ``width_multiplier`` for the small model; ``config``: the :class:`SSDConfig`), the weights
-    from ``final.weights.h5``, else from the last checkpoint (``checkpoint/model.weights.h5``).
+    The architecture comes from ``model.json`` (``model``: a :data:`MODEL_BUILDERS` name,
+    ``width_multiplier`` for the small model, ``config``: the :class:`SSDConfig` as JSON), the
+    weights from ``final.weights.h5``, else from the last checkpoint
+    (``checkpoint/model.weights.h5``).
 
     Raises:
-        ExportError: no such folder, no settings, no architecture recorded, or no weights.
+        ExportError: no such folder, no or a bad ``model.json``, or no weights.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ExportError(f"--run {run_dir}: no such run folder")
+    path = run_dir / MODEL_FILE
+    if not path.is_file():
+        raise ExportError(f"--run {run_dir}: not a training run folder (no {MODEL_FILE})")
     try:
-        _, config, facts = read_settings(run_dir)
-    except (FileNotFoundError, ValueError) as error:
-        raise ExportError(str(error)) from None
-    name = facts.get("model")
-    if name not in MODEL_BUILDERS:
-        raise ExportError(f"{run_dir / 'settings.json'}: 'model' must name the architecture, one of "
-                          f"{sorted(MODEL_BUILDERS)}, got {name!r}")  # fmt: skip
+        description = json.loads(path.read_text())
+        config = SSDConfig.from_dict(description["config"])
+        build = MODEL_BUILDERS[description["model"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ExportError(f"{path} is not a run's model description ({error!r})") from None
     weights = [run_dir / FINAL_WEIGHTS, run_dir / CHECKPOINT_DIR / "model.weights.h5"]
-    found = [path for path in weights if path.is_file()]
+    found = [weight for weight in weights if weight.is_file()]
     if not found:
         raise ExportError(f"--run {run_dir}: no weights ({weights[0].name} or {CHECKPOINT_DIR}/{weights[1].name}); "
                           f"has the training finished an epoch?")  # fmt: skip
-    width = {"width_multiplier": facts["width_multiplier"]} if facts.get("width_multiplier") else {}
-    model = MODEL_BUILDERS[name](config, l2_regularization=0.0, **width)
+    width = {} if description.get("width_multiplier") is None else {"width_multiplier": description["width_multiplier"]}
+    model = build(config, l2_regularization=0.0, **width)
     model.load_weights(found[0])
     return model, config
 

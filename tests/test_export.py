@@ -10,7 +10,6 @@ import pytest
 from ssd_lib import export
 from ssd_lib.datasets.shapes import generate_shapes_image
 from ssd_lib.inference import MODELS_DIR, load_shipped_model, predict, prepare_images
-from ssd_lib.training import presets, write_settings
 
 TOP_K = 50
 EXTRA = "ONNX export needs the export extra: pip install -e '.[export]'"
@@ -26,10 +25,10 @@ def shipped():
 
 
 def make_run(folder, config, info, weights=True):
-    """A run folder as training leaves it: settings.json naming the architecture, final weights."""
+    """A run folder as training leaves it: model.json naming the architecture, final weights."""
     folder.mkdir()
-    write_settings(folder, presets()[info["preset"]].recipe, config,
-                   {"model": "small", "width_multiplier": info["width_multiplier"]})  # fmt: skip
+    description = {"model": "small", "width_multiplier": info["width_multiplier"], "config": config.to_dict()}
+    (folder / export.MODEL_FILE).write_text(json.dumps(description))
     if weights:
         shutil.copy(MODELS_DIR / "small_ssd_shapes.weights.h5", folder / "final.weights.h5")
     return folder
@@ -128,10 +127,9 @@ def test_missing_run_folder_is_one_line(tmp_path, capsys):
     assert status == 1 and message == f"error: --run {tmp_path / 'nope'}: no such run folder"
 
 
-def test_folder_without_settings_is_one_line(tmp_path, capsys):
+def test_folder_without_model_file_is_one_line(tmp_path, capsys):
     status, message = run_command(["--run", str(tmp_path), "--format", "keras"], capsys)
-    assert status == 1 and message.count("\n") == 0
-    assert "settings.json" in message and str(tmp_path) in message
+    assert status == 1 and message == f"error: --run {tmp_path}: not a training run folder (no model.json)"
 
 
 def test_run_without_weights_is_one_line(shipped, tmp_path, capsys):
@@ -142,14 +140,19 @@ def test_run_without_weights_is_one_line(shipped, tmp_path, capsys):
     assert not (run / "model.keras").exists()
 
 
-def test_run_without_architecture_is_one_line(shipped, tmp_path, capsys):
+@pytest.mark.parametrize("change", ["drop model", "unknown model", "not json"])
+def test_bad_model_file_is_one_line(change, shipped, tmp_path, capsys):
     run = make_run(tmp_path / "run", shipped[1], shipped[2])
-    settings = json.loads((run / "settings.json").read_text())
-    del settings["model"]
-    (run / "settings.json").write_text(json.dumps(settings))
+    path = run / export.MODEL_FILE
+    description = json.loads(path.read_text())
+    if change == "drop model":
+        del description["model"]
+    elif change == "unknown model":
+        description["model"] = "yolo"
+    path.write_text("{" if change == "not json" else json.dumps(description))
     status, message = run_command(["--run", str(run), "--format", "keras"], capsys)
     assert status == 1 and message.count("\n") == 0
-    assert "'model' must name the architecture" in message
+    assert message.startswith(f"error: {path} is not a run's model description")
 
 
 def test_existing_output_is_not_overwritten(shipped, tmp_path, capsys):

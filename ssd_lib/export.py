@@ -158,7 +158,7 @@ def load_exported(path, format: str):
     path = str(path)
     if format == "keras":  # this module imported ssd_lib's layers, registering them with Keras
         model = keras.saving.load_model(path)
-        return lambda images: keras.ops.convert_to_numpy(model(np.asarray(images, np.uint8)))
+        return lambda images: keras.ops.convert_to_numpy(model.predict_on_batch(np.asarray(images, np.uint8)))
     if format == "saved_model":
         import tensorflow as tf
 

@@ -5,7 +5,7 @@ Modules, in the order the notebooks meet them:
 - ``config``: :class:`SSDConfig` and the presets of the paper (SSD300/SSD512, VOC/COCO).
 - ``boxes``: box formats, areas, pairwise IoU, clipping.
 - ``anchors``: the scale schedule and the anchor (prior/default box) grid.
-- ``encoder``, ``losses``, ``decoder``, ``metrics``, ``models``, ``datasets``,
+- ``matching``, ``box_coding``, ``encoder``, ``losses``, ``decoder``, ``metrics``, ``models``, ``datasets``,
   ``augment``, ``pipeline``: the rest of the detector.
 - ``training`` (package): the recipe, presets, schedule, devices, checkpoints, callbacks and
   the training loop; ``inference``: ``predict`` and the shipped models.

@@ -31,7 +31,7 @@ import numpy as np
 from .anchors import generate_anchors
 from .boxes import box_area, centroids_to_corners, check_boxes, iou, paired_iou
 from .config import SSDConfig
-from .encoder import decode_boxes
+from .box_coding import decode_boxes
 
 __all__ = [
     "Candidates",

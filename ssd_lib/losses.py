@@ -10,7 +10,7 @@ For one batch, with ``N`` the number of positive anchors in it::
   image (``mining="per_image"``, the default) or of the whole batch (``mining="batch"``, as the
   Keras port ssd_keras does), and at least ``n_neg_min``.
 - ``L_loc``: smooth L1 between the predicted and the target offsets of the positives.
-- Neutral anchors (label -1, see :mod:`ssd_lib.encoder`) count nowhere.
+- Neutral anchors (label -1, see :mod:`ssd_lib.matching`) count nowhere.
 
 Ties among negatives with equal loss go to the lower anchor index (in batch mining: the lower
 image, then the lower anchor), on every backend. An all-background batch gives a finite loss

@@ -1,4 +1,5 @@
-"""Tests of ssd_lib.encoder: matching rules, offset encoding, SSDEncoder against a plain reference."""
+"""Tests of ssd_lib.matching (the rules), ssd_lib.box_coding (offsets) and ssd_lib.encoder (SSDEncoder
+against a plain reference)."""
 
 import dataclasses
 import functools
@@ -9,15 +10,9 @@ import pytest
 from ssd_lib.anchors import generate_anchors
 from ssd_lib.boxes import centroids_to_corners, corners_to_centroids, iou
 from ssd_lib.config import SSD300_VOC, SSD512_VOC, SSDConfig
-from ssd_lib.encoder import (
-    BACKGROUND,
-    NEUTRAL,
-    POSITIVE,
-    SSDEncoder,
-    decode_boxes,
-    encode_boxes,
-    match,
-)
+from ssd_lib.box_coding import decode_boxes, encode_boxes
+from ssd_lib.encoder import SSDEncoder
+from ssd_lib.matching import BACKGROUND, NEUTRAL, POSITIVE, match
 
 # ---------------------------------------------------------------------------------------------
 # The reference: the rules of the issue written as plainly as possible (full IoU matrix, greedy

@@ -15,7 +15,8 @@ from PIL import Image  # noqa: E402
 from ssd_lib.augment import SSDAugmentation, resize  # noqa: E402
 from ssd_lib.config import SSDConfig  # noqa: E402
 from ssd_lib.datasets import ImageReadError, Records  # noqa: E402
-from ssd_lib.encoder import BACKGROUND, SSDEncoder  # noqa: E402
+from ssd_lib.encoder import SSDEncoder  # noqa: E402
+from ssd_lib.matching import BACKGROUND  # noqa: E402
 from ssd_lib.pipeline import DetectionDataset, open_image  # noqa: E402
 
 CONFIG = SSDConfig(image_height=64, image_width=80, n_classes=3, feature_map_sizes=(8, 4, 2),

@@ -14,7 +14,8 @@ from ssd_lib.anchors import generate_anchors  # noqa: E402
 from ssd_lib.boxes import centroids_to_corners  # noqa: E402
 from ssd_lib.config import SSD300_COCO, SSD300_VOC, SSD512_VOC  # noqa: E402
 from ssd_lib.datasets import load_image, parse_voc  # noqa: E402
-from ssd_lib.encoder import NEUTRAL, POSITIVE, SSDEncoder, match  # noqa: E402
+from ssd_lib.encoder import SSDEncoder  # noqa: E402
+from ssd_lib.matching import NEUTRAL, POSITIVE, match  # noqa: E402
 from ssd_lib.explorers.loss import LossExplorer  # noqa: E402
 from ssd_lib.explorers.matching import MatchingExplorer  # noqa: E402
 

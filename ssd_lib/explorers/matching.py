@@ -9,7 +9,7 @@ from .. import viz
 from ..anchors import generate_anchors
 from ..boxes import check_boxes
 from ..config import SSD300_COCO, SSD300_VOC, SSD512_VOC
-from ..encoder import BACKGROUND, NEUTRAL, POSITIVE, match
+from ..matching import BACKGROUND, NEUTRAL, POSITIVE, match
 from .base import BlitExplorer
 
 
@@ -29,7 +29,7 @@ class MatchingExplorer(BlitExplorer):
         presets: name -> ``SSDConfig``; default SSD300 VOC, SSD300 COCO and SSD512 VOC.
 
     Attributes (after each update): ``config``, ``anchors`` (normalized centroids), ``result``
-    (the :class:`ssd_lib.encoder.MatchResult`), ``counts`` (``{"positive", "neutral",
+    (the :class:`ssd_lib.matching.MatchResult`), ``counts`` (``{"positive", "neutral",
     "background"}`` anchor counts) and ``anchors_per_box`` ``(k,)``.
 
     Explained in notebooks/03_encoder.ipynb.

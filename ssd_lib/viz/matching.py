@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from ..boxes import centroids_to_corners
-from ..encoder import NEUTRAL, POSITIVE
+from ..matching import NEUTRAL, POSITIVE
 from .boxes import BoxArtist
 from .palette import GT_COLOR, HARD_NEGATIVE_COLOR, MATCH_COLORS, OUTLINE
 
@@ -43,7 +43,7 @@ class MatchArtist:
         self.bipartite = _box_artist(ax, "bipartite match", zorder=5)
 
     def set_match(self, anchors, result, image_width, image_height):
-        """Show ``result`` (a :class:`ssd_lib.encoder.MatchResult`) for normalized centroid
+        """Show ``result`` (a :class:`ssd_lib.matching.MatchResult`) for normalized centroid
         ``anchors`` ``(n, 4)`` on an image of the given size in pixels."""
         corners = centroids_to_corners(anchors) * np.array([image_width, image_height] * 2)
         self.neutral.set_boxes(corners[result.state == NEUTRAL])

@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     from ssd_lib.config import SHAPES_CLASSES, SSD300_VOC, SSD_SMALL_SHAPES
     from ssd_lib.encoder import SSDEncoder
     from ssd_lib.losses import SSDLoss
-    from ssd_lib.models import build_small_ssd, build_ssd300
+    from ssd_lib.small_ssd import build_small_ssd
+    from ssd_lib.vgg_ssd import build_ssd300
     from ssd_lib.training import configure_devices, make_optimizer
 
     class StepTimer(keras.callbacks.Callback):

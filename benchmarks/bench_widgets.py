@@ -88,7 +88,7 @@ def ssd300_explorer():
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from ssd_lib.config import SSD300_VOC
-    from ssd_lib.models import build_ssd300
+    from ssd_lib.vgg_ssd import build_ssd300
 
     return ModelExplorer(build_ssd300(SSD300_VOC), SSD300_VOC, sample_photo())
 

@@ -5,8 +5,12 @@ Modules, in the order the notebooks meet them:
 - ``config``: :class:`SSDConfig` and the presets of the paper (SSD300/SSD512, VOC/COCO).
 - ``boxes``: box formats, areas, pairwise IoU, clipping.
 - ``anchors``: the scale schedule and the anchor (prior/default box) grid.
-- ``matching``, ``box_coding``, ``encoder``, ``losses``, ``decoder``, ``metrics``, ``models``, ``datasets``,
-  ``augment``, ``pipeline``: the rest of the detector.
+- ``matching``, ``box_coding``, ``encoder``, ``losses``, ``decoder``, ``metrics``: targets, loss,
+  detections and mAP.
+- ``vgg_ssd``, ``small_ssd``, ``model_layers``, ``prediction_heads``, ``vgg16_imagenet``,
+  ``receptive_fields``: the networks, their shared layers and heads, the ImageNet weights, and
+  receptive fields.
+- ``datasets``, ``augment``, ``pipeline``: data, augmentation, batches.
 - ``training`` (package): the recipe, presets, schedule, devices, checkpoints, callbacks and
   the training loop; ``inference``: ``predict`` and the shipped models.
 - ``train``: the command ``python -m ssd_lib.train``.

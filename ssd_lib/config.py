@@ -362,7 +362,7 @@ SSD512_VOC = SSDConfig(
 
 
 # ---------------------------------------------------------------- small CPU model (issue 6)
-#: The small SSD of ``ssd_lib.models.build_small_ssd`` for the synthetic shapes dataset: 192x192
+#: The small SSD of ``ssd_lib.small_ssd.build_small_ssd`` for the synthetic shapes dataset: 192x192
 #: inputs, five predictor layers (48, 24, 12, 6, 3 cells; steps 4 .. 64 px), scales doubling from
 #: 4% to 32% of the image side, then 60% and 90% (objects of ~4% to ~90%), all five aspect
 #: ratios on every layer (the bars are up to 4:1): 18414 anchors. The fine 48x48 layer is there

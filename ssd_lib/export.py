@@ -39,8 +39,9 @@ import numpy as np
 
 from .config import SSDConfig
 from .detection_layer import detection_layer
-from .models import build_small_ssd, build_ssd300, build_ssd512
+from .small_ssd import build_small_ssd
 from .training.run_folder import CHECKPOINT_DIR, FINAL_WEIGHTS
+from .vgg_ssd import build_ssd300, build_ssd512
 
 __all__ = ["FORMATS", "MODEL_FILE", "MODEL_BUILDERS", "ExportError", "load_run", "deployable_model", "export_model",
            "load_exported", "main"]  # fmt: skip

@@ -73,7 +73,7 @@ def parse_arguments(argv=None):
 def _pretrained_builder(arguments, preset):
     """``--weights``: the config to train (the weights' anchors, the preset's classes) and the
     model builder (:func:`ssd_lib.pretrained.finetuning_builder`)."""
-    from .models import build_ssd300
+    from .vgg_ssd import build_ssd300
     from .pretrained import finetuning_builder
 
     if preset.build is not build_ssd300:
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
             return build_pretrained(recipe.weight_decay)
         model = preset.build_model(recipe.weight_decay, arguments.width_multiplier)
         if arguments.vgg16_imagenet:
-            from .models import load_vgg16_imagenet
+            from .vgg16_imagenet import load_vgg16_imagenet
 
             load_vgg16_imagenet(model)
         return model

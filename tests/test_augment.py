@@ -384,9 +384,9 @@ def test_validation_path_is_resize_only():
 
 
 def test_default_mean_is_the_models_mean():
-    from ssd_lib import models
+    from ssd_lib.model_layers import Preprocess
 
-    assert augment.DEFAULT_MEAN == models.IMAGENET_MEAN_RGB
+    assert augment.DEFAULT_MEAN == Preprocess().mean
 
 
 @pytest.mark.parametrize(

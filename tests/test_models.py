@@ -1,4 +1,5 @@
-"""Tests of ssd_lib.models: shapes, anchor order, L2 normalization, VGG16 conversion, receptive
+"""Tests of the SSD networks (vgg_ssd, small_ssd, model_layers, prediction_heads, vgg16_imagenet,
+receptive_fields): shapes, anchor order, L2 normalization, VGG16 conversion, receptive
 fields, parameter counts, and a forward pass under JAX."""
 
 import dataclasses
@@ -14,9 +15,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from keras import layers  # noqa: E402
 
-from ssd_lib import models  # noqa: E402
 from ssd_lib.anchors import anchor_metadata, generate_anchors  # noqa: E402
-from ssd_lib.config import SSD300_VOC, SSD512_VOC, SSD_SMALL_SHAPES, SSDConfig  # noqa: E402
+from ssd_lib.config import IMAGENET_MEAN_RGB, SSD300_VOC, SSD512_VOC, SSD_SMALL_SHAPES, SSDConfig  # noqa: E402
+from ssd_lib.model_layers import L2Normalization, Preprocess  # noqa: E402
+from ssd_lib.prediction_heads import feature_maps, prediction_heads, source_layer_names  # noqa: E402
+from ssd_lib.receptive_fields import ReceptiveField, _layer_geometry, receptive_fields  # noqa: E402
+from ssd_lib.small_ssd import build_small_ssd  # noqa: E402
+from ssd_lib.vgg16_imagenet import VGG16_WEIGHTS_FILE, load_vgg16_imagenet  # noqa: E402
+from ssd_lib.vgg_ssd import build_ssd300, build_ssd512  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,13 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def ssd300():
     keras.utils.set_random_seed(0)
-    return models.build_ssd300(SSD300_VOC)
+    return build_ssd300(SSD300_VOC)
 
 
 @pytest.fixture(scope="module")
 def small_ssd():
     keras.utils.set_random_seed(0)
-    return models.build_small_ssd(SSD_SMALL_SHAPES)
+    return build_small_ssd(SSD_SMALL_SHAPES)
 
 
 # ----------------------------------------------------------------------------- shapes and order
@@ -45,9 +51,9 @@ def test_ssd300_output_shape_and_forward_pass(ssd300):
 
 
 def test_ssd512_output_shape():
-    model = models.build_ssd512(SSD512_VOC)
+    model = build_ssd512(SSD512_VOC)
     assert model.output_shape == (None, 24564, 25)
-    feature_maps = [model.get_layer(name).output.shape[1:3] for name in models.source_layer_names(model)]
+    feature_maps = [model.get_layer(name).output.shape[1:3] for name in source_layer_names(model)]
     assert feature_maps == [(64, 64), (32, 32), (16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
 
 
@@ -62,15 +68,15 @@ def test_small_ssd_shape_and_size(small_ssd):
 
 
 def test_small_ssd_width_multiplier_and_other_layouts():
-    narrow = models.build_small_ssd(SSD_SMALL_SHAPES, width_multiplier=0.5)
-    wide = models.build_small_ssd(SSD_SMALL_SHAPES, width_multiplier=1.5)
-    assert narrow.count_params() < models.build_small_ssd(SSD_SMALL_SHAPES).count_params() < wide.count_params()
+    narrow = build_small_ssd(SSD_SMALL_SHAPES, width_multiplier=0.5)
+    wide = build_small_ssd(SSD_SMALL_SHAPES, width_multiplier=1.5)
+    assert narrow.count_params() < build_small_ssd(SSD_SMALL_SHAPES).count_params() < wide.count_params()
     # Other layouts: the network follows the config.
     for size, maps in ((128, (16, 8, 4, 2)), (160, (20, 10, 5, 3, 1)), (96, ((12, 12), (6, 6), (4, 4)))):
         config = _small_layout(size, maps)
-        model = models.build_small_ssd(config)
+        model = build_small_ssd(config)
         assert model.output_shape == (None, config.n_anchors, 9)
-        assert [tuple(model.get_layer(name).output.shape[1:3]) for name in models.source_layer_names(model)] == \
+        assert [tuple(model.get_layer(name).output.shape[1:3]) for name in source_layer_names(model)] == \
             list(config.feature_map_sizes)
 
 
@@ -100,7 +106,7 @@ def test_prediction_heads_output_order_equals_anchor_metadata():
         scales=(0.2, 0.4, 0.6, 0.8),
     )  # fmt: skip
     inputs, values = _position_coding_sources(config)
-    model = keras.Model(inputs, models.prediction_heads(inputs, config, l2_regularization=0))
+    model = keras.Model(inputs, prediction_heads(inputs, config, l2_regularization=0))
     # Hand-set heads: output channel (box b, slot j) copies row / col / layer from the centre tap
     # for j = 0, 1, 2, and its bias is b for j = 3, in both the class (4 slots) and box head.
     for k in range(config.n_layers):
@@ -143,7 +149,7 @@ def test_ssd300_layer_and_box_order_equals_anchor_metadata(ssd300):
 
 
 def test_source_feature_maps_equal_config(ssd300):
-    names = models.source_layer_names(ssd300)
+    names = source_layer_names(ssd300)
     assert names == ["conv4_3_norm", "fc7", "conv6_2", "conv7_2", "conv8_2", "conv9_2"]
     sizes = [tuple(ssd300.get_layer(name).output.shape[1:3]) for name in names]
     assert sizes == list(SSD300_VOC.feature_map_sizes)
@@ -152,15 +158,15 @@ def test_source_feature_maps_equal_config(ssd300):
 
 
 def test_source_layers_before_normalization_and_feature_maps(small_ssd):
-    assert models.source_layer_names(small_ssd) == models.source_layer_names(small_ssd, before_normalization=True)
+    assert source_layer_names(small_ssd) == source_layer_names(small_ssd, before_normalization=True)
     inputs = keras.Input((8, 8, 3))
     conv = layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
-    heads = models.prediction_heads([models.L2Normalization(name="norm")(conv)], _one_layer_config(), 0)
+    heads = prediction_heads([L2Normalization(name="norm")(conv)], _one_layer_config(), 0)
     model = keras.Model(inputs, heads)
-    assert models.source_layer_names(model) == ["norm"]
-    assert models.source_layer_names(model, before_normalization=True) == ["conv"]
+    assert source_layer_names(model) == ["norm"]
+    assert source_layer_names(model, before_normalization=True) == ["conv"]
     images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
-    raw, normalized = models.feature_maps(model, images, ["conv", "norm"])
+    raw, normalized = feature_maps(model, images, ["conv", "norm"])
     assert raw.shape == normalized.shape == (2, 8, 8, 4)
     np.testing.assert_allclose(np.linalg.norm(normalized, axis=-1), 20.0, rtol=1e-4)
     np.testing.assert_allclose(normalized, 20 * raw / np.linalg.norm(raw, axis=-1, keepdims=True), rtol=1e-4)
@@ -174,55 +180,55 @@ def _one_layer_config():
 def test_config_that_does_not_fit_the_architecture_raises():
     wrong_maps = dataclasses.replace(SSD300_VOC, feature_map_sizes=(38, 19, 10, 5, 3, 2), steps=None)
     with pytest.raises(ValueError, match=r"feature_map_sizes\[5\] = \(2, 2\).*1x1"):
-        models.build_ssd300(wrong_maps)
+        build_ssd300(wrong_maps)
     with pytest.raises(ValueError, match="7 predictor layers"):
-        models.build_ssd300(dataclasses.replace(SSD512_VOC, image_height=300, image_width=300, steps=None))
+        build_ssd300(dataclasses.replace(SSD512_VOC, image_height=300, image_width=300, steps=None))
     with pytest.raises(ValueError, match=r"feature_map_sizes\[2\] = \(5, 5\) must be half"):
-        models.build_small_ssd(_small_layout(192, (24, 12, 5, 3, 1)))
+        build_small_ssd(_small_layout(192, (24, 12, 5, 3, 1)))
     with pytest.raises(ValueError, match="power of 2"):
-        models.build_small_ssd(_small_layout(192, (20, 10, 5, 3, 1)))
+        build_small_ssd(_small_layout(192, (20, 10, 5, 3, 1)))
     with pytest.raises(ValueError, match="power of 2"):
-        models.build_small_ssd(_small_layout(192, (192, 96)))
+        build_small_ssd(_small_layout(192, (192, 96)))
 
 
 # --------------------------------------------------------------------- preprocessing and L2 norm
 def test_preprocess_caffe_convention_and_scaled_variant():
     pixel = np.array([[[[200.0, 100.0, 50.0]]]], "float32")  # one RGB pixel
-    caffe = np.asarray(models.Preprocess()(pixel))[0, 0, 0]
+    caffe = np.asarray(Preprocess()(pixel))[0, 0, 0]
     np.testing.assert_allclose(caffe, [50 - 103.94, 100 - 116.78, 200 - 123.68], rtol=1e-6)
-    scaled = np.asarray(models.Preprocess(mean=(127.5,) * 3, scale=1 / 127.5, to_bgr=False)(pixel))[0, 0, 0]
+    scaled = np.asarray(Preprocess(mean=(127.5,) * 3, scale=1 / 127.5, to_bgr=False)(pixel))[0, 0, 0]
     np.testing.assert_allclose(scaled, [(200 - 127.5) / 127.5, (100 - 127.5) / 127.5, (50 - 127.5) / 127.5], rtol=1e-6)
-    layer = models.Preprocess.from_config(models.Preprocess(scale=2.0, name="p").get_config())
-    assert (layer.mean, layer.scale, layer.to_bgr) == (models.IMAGENET_MEAN_RGB, 2.0, True)
+    layer = Preprocess.from_config(Preprocess(scale=2.0, name="p").get_config())
+    assert (layer.mean, layer.scale, layer.to_bgr) == (IMAGENET_MEAN_RGB, 2.0, True)
     with pytest.raises(ValueError, match="Preprocess.mean"):
-        models.Preprocess(mean=(1.0, 2.0))
+        Preprocess(mean=(1.0, 2.0))
 
 
 def test_preprocess_is_the_first_layer_of_every_model(ssd300, small_ssd):
-    assert isinstance(ssd300.layers[1], models.Preprocess) and ssd300.layers[1].to_bgr
-    assert isinstance(small_ssd.layers[1], models.Preprocess) and not small_ssd.layers[1].to_bgr
+    assert isinstance(ssd300.layers[1], Preprocess) and ssd300.layers[1].to_bgr
+    assert isinstance(small_ssd.layers[1], Preprocess) and not small_ssd.layers[1].to_bgr
 
 
 def test_l2_normalization_scale_init_20_and_learnable(ssd300):
     norm = ssd300.get_layer("conv4_3_norm")
-    assert isinstance(norm, models.L2Normalization)
+    assert isinstance(norm, L2Normalization)
     np.testing.assert_array_equal(np.asarray(norm.gamma), np.full(512, 20.0))
     assert any(weight is norm.gamma for weight in ssd300.trainable_weights)
     # The output's per-position norm equals gamma (20) for any input; the gradient reaches gamma.
-    layer = models.L2Normalization()
+    layer = L2Normalization()
     features = np.random.default_rng(0).normal(size=(2, 5, 4, 8)).astype("float32") * 300
     output = np.asarray(layer(features))
     np.testing.assert_allclose(np.linalg.norm(output, axis=-1), 20.0, rtol=1e-5)
     np.testing.assert_allclose(output / 20.0, features / np.linalg.norm(features, axis=-1, keepdims=True), rtol=1e-5)
     inputs = keras.Input((5, 4, 8))
-    trainer = keras.Model(inputs, models.L2Normalization()(inputs))
+    trainer = keras.Model(inputs, L2Normalization()(inputs))
     trainer.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     trainer.train_on_batch(features, np.zeros_like(features))
     assert not np.allclose(np.asarray(trainer.layers[1].gamma), 20.0)
 
 
 def test_l2_normalization_does_not_overflow_in_float16():
-    layer = models.L2Normalization(dtype="mixed_float16")
+    layer = L2Normalization(dtype="mixed_float16")
     features = np.full((1, 2, 2, 512), 300.0, "float16")  # sum of squares 4.6e7 > float16 max
     output = np.asarray(layer(features))
     assert output.dtype == np.float16
@@ -235,14 +241,14 @@ def test_small_model_saves_and_loads_with_its_custom_layers(small_ssd, tmp_path)
     loaded = keras.saving.load_model(path)
     images = np.random.default_rng(0).uniform(0, 255, (1, *SSD_SMALL_SHAPES.image_size, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(small_ssd(images)), rtol=1e-5, atol=1e-5)
-    assert isinstance(loaded.get_layer("preprocess"), models.Preprocess)
+    assert isinstance(loaded.get_layer("preprocess"), Preprocess)
 
 
 def test_mixed_precision_model_outputs_float32():
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
-        model = models.build_small_ssd(SSD_SMALL_SHAPES)
+        model = build_small_ssd(SSD_SMALL_SHAPES)
     finally:
         keras.config.set_dtype_policy(previous)
     assert model.get_layer("class_head_0").compute_dtype == "float16"
@@ -282,7 +288,7 @@ def random_vgg16():
 
 def test_load_vgg16_copies_conv_and_subsamples_fc(ssd300, random_vgg16):
     vgg = random_vgg16
-    models.load_vgg16_imagenet(ssd300, vgg)
+    load_vgg16_imagenet(ssd300, vgg)
     for block, n_convs, _ in [(1, 2, 0), (2, 2, 0), (3, 3, 0), (4, 3, 0), (5, 3, 0)]:
         for index in range(1, n_convs + 1):
             for ours, theirs in zip(ssd300.get_layer(f"conv{block}_{index}").get_weights(),
@@ -317,9 +323,9 @@ def test_load_vgg16_offline_message_names_the_file_and_folder(ssd300, monkeypatc
 
     monkeypatch.setattr(keras.applications, "VGG16", offline)
     with pytest.raises(RuntimeError) as error:
-        models.load_vgg16_imagenet(ssd300)
+        load_vgg16_imagenet(ssd300)
     message = str(error.value)
-    assert models.VGG16_WEIGHTS_FILE in message and "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in message
+    assert VGG16_WEIGHTS_FILE in message and "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in message
     assert os.path.join(".keras", "models") in message
     assert "URL fetch failure" in message
 
@@ -327,13 +333,13 @@ def test_load_vgg16_offline_message_names_the_file_and_folder(ssd300, monkeypatc
 def test_load_vgg16_without_top_raises(ssd300):
     no_top = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
     with pytest.raises(ValueError, match="include_top=True"):
-        models.load_vgg16_imagenet(ssd300, no_top)
+        load_vgg16_imagenet(ssd300, no_top)
 
 
 # ----------------------------------------------------------------------------- receptive fields
 def test_receptive_fields_of_ssd300(ssd300):
-    fields = models.receptive_fields(ssd300)
-    assert list(fields) == models.source_layer_names(ssd300)
+    fields = receptive_fields(ssd300)
+    assert list(fields) == source_layer_names(ssd300)
     # conv4_3 of VGG16 sees 92 px; pool5 228, fc6 adds (13 - 1) * 16 = 192 -> 420.
     assert [f.size for f in fields.values()] == [92, 420, 452, 516, 644, 772]
     assert [f.jump for f in fields.values()] == [8, 16, 32, 64, 64, 64]
@@ -352,7 +358,7 @@ def _reference_receptive_field(model, name):
     # Walk down from cell 0 and cell 1 of the output to input pixel intervals.
     intervals = [(0.0, 0.0), (1.0, 1.0)]  # (first, last) index in the current layer's input grid
     for layer in chain:
-        geometry = models._layer_geometry(layer, layer.input.shape[2])
+        geometry = _layer_geometry(layer, layer.input.shape[2])
         if geometry is None:
             continue
         kernel, stride, left = geometry
@@ -370,30 +376,30 @@ def test_receptive_fields_match_a_reference_on_a_hand_built_chain():
     x = layers.BatchNormalization(name="e")(x)
     x = layers.Conv2D(2, 3, strides=2, padding="same", name="f")(x)
     model = keras.Model(inputs, x)
-    fields = models.receptive_fields(model, ["a", "b", "c", "d", "e", "f"])
-    assert fields["a"] == models.ReceptiveField(size=3, jump=1, start=1.5)
-    assert fields["b"] == models.ReceptiveField(size=4, jump=2, start=2.0)
-    assert fields["c"] == models.ReceptiveField(size=4, jump=2, start=0.0)
-    assert fields["d"] == models.ReceptiveField(size=12, jump=2, start=4.0) == fields["e"]
+    fields = receptive_fields(model, ["a", "b", "c", "d", "e", "f"])
+    assert fields["a"] == ReceptiveField(size=3, jump=1, start=1.5)
+    assert fields["b"] == ReceptiveField(size=4, jump=2, start=2.0)
+    assert fields["c"] == ReceptiveField(size=4, jump=2, start=0.0)
+    assert fields["d"] == ReceptiveField(size=12, jump=2, start=4.0) == fields["e"]
     # f: 17 -> 9 cells with stride 2, "same" pads 2 in total, 1 on the left: centre stays.
-    assert fields["f"] == models.ReceptiveField(size=16, jump=4, start=4.0)
+    assert fields["f"] == ReceptiveField(size=16, jump=4, start=4.0)
     for name, field in fields.items():
         assert (field.size, field.jump, field.start) == _reference_receptive_field(model, name)
 
 
 def test_receptive_fields_of_the_small_model_against_the_reference(small_ssd):
-    for name, field in models.receptive_fields(small_ssd).items():
+    for name, field in receptive_fields(small_ssd).items():
         assert (field.size, field.jump, field.start) == _reference_receptive_field(small_ssd, name)
 
 
 def test_receptive_field_corners_and_non_square_fields():
-    field = models.ReceptiveField(size=92, jump=8, start=4.0)
+    field = ReceptiveField(size=92, jump=8, start=4.0)
     np.testing.assert_array_equal(field.corners(0, 0), [-42.0, -42.0, 50.0, 50.0])
     np.testing.assert_array_equal(field.corners(row=2, col=1), [12 - 46, 20 - 46, 12 + 46, 20 + 46])
     inputs = keras.Input((16, 16, 3))
     model = keras.Model(inputs, layers.Conv2D(2, (3, 5), name="wide")(inputs))
     with pytest.raises(ValueError, match="different fields along y"):
-        models.receptive_fields(model, ["wide"])
+        receptive_fields(model, ["wide"])
 
 
 def test_receptive_fields_reject_branches():
@@ -401,7 +407,7 @@ def test_receptive_fields_reject_branches():
     merged = layers.Add(name="add")([layers.Conv2D(3, 3, padding="same")(inputs), inputs])
     model = keras.Model(inputs, layers.Conv2D(3, 3, name="after")(merged))
     with pytest.raises(ValueError, match="'add' has several inputs"):
-        models.receptive_fields(model, ["after"])
+        receptive_fields(model, ["after"])
 
 
 # ------------------------------------------------------------------------------- other backends
@@ -415,7 +421,7 @@ def test_ssd300_builds_and_runs_under_other_backends(backend, module):
         pytest.skip(f"{module} is not installed in this environment")
     script = (
         "import numpy as np, keras\n"
-        "from ssd_lib.models import build_ssd300\n"
+        "from ssd_lib.vgg_ssd import build_ssd300\n"
         "assert keras.backend.backend() == %r\n"
         "model = build_ssd300()\n"
         "output = keras.ops.convert_to_numpy(model(np.zeros((1, 300, 300, 3), 'float32')))\n"

@@ -96,7 +96,7 @@ def test_every_array_lands_in_its_layer_unchanged(arrays, converted):
 
 def test_the_input_is_bgr_minus_the_caffe_mean(arrays, converted):
     """conv1_1's output equals a numpy convolution of the BGR image minus (104, 117, 123)."""
-    from ssd_lib.models import feature_maps
+    from ssd_lib.prediction_heads import feature_maps
 
     model, _ = converted
     image = np.random.default_rng(1).integers(0, 256, (1, 300, 300, 3)).astype(np.float32)
@@ -287,7 +287,7 @@ def test_train_command_starts_from_the_weights(weights_file, tmp_path, monkeypat
 def tiny_model(preprocess, kernel_shape):
     import keras
 
-    from ssd_lib.models import Preprocess
+    from ssd_lib.model_layers import Preprocess
 
     images = keras.Input((8, 8, 3))
     x = Preprocess(name="preprocess", **preprocess)(images)

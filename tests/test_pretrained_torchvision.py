@@ -64,7 +64,7 @@ def reference_detections(key):
 @pytest.fixture(scope="module")
 def outputs():
     """Our converted model's raw output on the two fixture images: (2, 8732, 91 + 4)."""
-    from ssd_lib.models import build_ssd300
+    from ssd_lib.vgg_ssd import build_ssd300
 
     state = seeded_state_dict()
     checksums = np.array([float(np.sum(value, dtype=np.float64)) for value in state.values()])

@@ -19,7 +19,7 @@ from ssd_lib import inference, training  # noqa: E402
 from ssd_lib import train as command  # noqa: E402
 from ssd_lib.config import SSDConfig  # noqa: E402
 from ssd_lib.encoder import SSDEncoder  # noqa: E402
-from ssd_lib.models import build_small_ssd  # noqa: E402
+from ssd_lib.small_ssd import build_small_ssd  # noqa: E402
 from ssd_lib.pipeline import DetectionDataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

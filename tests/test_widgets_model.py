@@ -9,7 +9,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from explorer_checks import assert_static_picture  # noqa: E402
 
-from ssd_lib import models  # noqa: E402
+from ssd_lib.prediction_heads import feature_maps, source_layer_names  # noqa: E402
+from ssd_lib.receptive_fields import receptive_fields  # noqa: E402
+from ssd_lib.small_ssd import build_small_ssd  # noqa: E402
 from ssd_lib.explorers.model import ModelExplorer  # noqa: E402
 from ssd_lib.anchors import layer_anchors  # noqa: E402
 from ssd_lib.boxes import centroids_to_corners  # noqa: E402
@@ -24,7 +26,7 @@ CONFIG = SSDConfig(image_height=192, image_width=192, n_classes=4, feature_map_s
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
-    return models.build_small_ssd(CONFIG)
+    return build_small_ssd(CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,8 @@ def _check_drawn(explorer, model):
     rows, cols = CONFIG.feature_map_sizes[layer]
     assert 0 <= row < rows and 0 <= col < cols
     assert (explorer.row.max, explorer.col.max) == (rows - 1, cols - 1)
-    name = models.source_layer_names(model)[layer]
-    field = models.receptive_fields(model, [name])[name]
+    name = source_layer_names(model)[layer]
+    field = receptive_fields(model, [name])[name]
     assert explorer.layer_name == name and explorer.field == field
     np.testing.assert_allclose(explorer.field_corners, field.corners(row, col))
     np.testing.assert_allclose(explorer.field_box.collection.get_paths()[0].vertices[0], field.corners(row, col)[:2])
@@ -66,8 +68,8 @@ def _check_drawn(explorer, model):
 def test_initial_state_and_feature_norms(explorer, model, photo):
     assert explorer.photo.shape == (192, 192, 3)
     assert (explorer.layer.value, explorer.row.value, explorer.col.value) == (0, 12, 12)
-    names = models.source_layer_names(model)
-    maps = models.feature_maps(model, explorer.photo[None].astype("float32"), names)
+    names = source_layer_names(model)
+    maps = feature_maps(model, explorer.photo[None].astype("float32"), names)
     for norms, values in zip(explorer.feature_norms, maps):
         np.testing.assert_allclose(norms, np.linalg.norm(values[0], axis=-1), rtol=1e-6)
     _check_drawn(explorer, model)

@@ -21,13 +21,13 @@ class ModelExplorer(BlitExplorer):
     for this photo (before the L2 normalization of conv4_3), with the cell outlined.
 
     Args:
-        model: an SSD from :mod:`ssd_lib.models` (its feature maps are computed once, here).
+        model: an SSD (:mod:`ssd_lib.vgg_ssd`, :mod:`ssd_lib.small_ssd`) (its feature maps are computed once, here).
         config: the model's ``SSDConfig``.
         image: ``(H, W, 3)`` RGB photo; resized to the model input size.
         layer: the layer shown first.
 
     Attributes (after each update): ``layer_name``, ``field`` (a
-    :class:`ssd_lib.models.ReceptiveField`), ``field_corners`` ``(4,)`` pixels, ``cell_anchors``
+    :class:`ssd_lib.receptive_fields.ReceptiveField`), ``field_corners`` ``(4,)`` pixels, ``cell_anchors``
     ``(n_boxes, 4)`` pixel corners, ``feature_norms`` (one ``(rows, cols)`` array per layer).
 
     Explained in notebooks/06_model.ipynb.
@@ -36,14 +36,16 @@ class ModelExplorer(BlitExplorer):
     image_format = "jpeg"
 
     def __init__(self, model, config, image, layer: int = 0):
-        from .. import models  # Keras is imported only by the notebooks that build a model
+        # Keras is imported only by the notebooks that build a model.
+        from ..prediction_heads import feature_maps, source_layer_names
+        from ..receptive_fields import receptive_fields
         from ..augment import resize
 
         self.config = config
         self.photo, _ = resize(np.asarray(image), np.zeros((0, 4)), config.image_height, config.image_width)
-        self.layer_names = models.source_layer_names(model, before_normalization=True)
-        self.fields = list(models.receptive_fields(model, self.layer_names).values())
-        maps = models.feature_maps(model, self.photo[None].astype("float32"), self.layer_names)
+        self.layer_names = source_layer_names(model, before_normalization=True)
+        self.fields = list(receptive_fields(model, self.layer_names).values())
+        maps = feature_maps(model, self.photo[None].astype("float32"), self.layer_names)
         self.feature_norms = [np.linalg.norm(values[0], axis=-1) for values in maps]  # (rows, cols) each
         rows, cols = config.feature_map_sizes[layer]
         self.layer = widgets.IntSlider(value=layer, min=0, max=config.n_layers - 1, description="layer")

@@ -3,7 +3,7 @@
 - ``torchvision-coco``: torchvision's ``ssd300_vgg16`` trained on COCO (``COCO_V1``);
 - ``ssd-keras-voc``: the original Caffe SSD300 trained on Pascal VOC 07+12, as ported by ssd_keras.
 
-Each runs in :func:`ssd_lib.models.build_ssd300` with its origin's anchors (an
+Each runs in :func:`ssd_lib.vgg_ssd.build_ssd300` with its origin's anchors (an
 :class:`~ssd_lib.config.SSDConfig`), input normalisation and post-processing, and gives the
 origin's outputs (``tests/test_pretrained_torchvision.py`` compares with torchvision itself).
 No code of those projects runs here: a ``.pth`` is read by a restricted unpickler

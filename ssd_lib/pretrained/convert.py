@@ -1,7 +1,7 @@
 """Build our SSD300 from a published weights file, save it, and load it back.
 
 ``convert_file`` reads a torchvision ``.pth`` or an ssd_keras ``.h5``, builds
-:func:`ssd_lib.models.build_ssd300` with the origin's anchors and input normalisation, and fills
+:func:`ssd_lib.vgg_ssd.build_ssd300` with the origin's anchors and input normalisation, and fills
 every layer; ``save_converted`` writes ``<name>.weights.h5`` (Keras) and ``<name>.json`` (where it
 came from, its classes and its post-processing) into a models folder, from which
 ``load_pretrained`` rebuilds it in a second.
@@ -59,7 +59,7 @@ def _n_classes(layer_weights: dict, config: SSDConfig, source) -> int:
 
 
 def _build(source: PretrainedSource, config: SSDConfig):
-    from ..models import build_ssd300
+    from ..vgg_ssd import build_ssd300
 
     return build_ssd300(config, l2_regularization=0.0, preprocess=source.preprocess)
 

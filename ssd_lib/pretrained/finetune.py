@@ -102,7 +102,7 @@ def finetuning_builder(weights, config: SSDConfig, models_dir=MODELS_DIR, log=pr
         FileNotFoundError: the weights are not there (the message says how to get them).
         ValueError: a file that cannot be converted.
     """
-    from ..models import build_ssd300
+    from ..vgg_ssd import build_ssd300
 
     pretrained, pretrained_config = load_pretrained(weights, models_dir)
     config = finetuning_config(pretrained_config, config)

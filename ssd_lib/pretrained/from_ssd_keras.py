@@ -1,4 +1,4 @@
-"""ssd_keras's SSD300 weights (Keras 2 HDF5) -> the layers of :func:`ssd_lib.models.build_ssd300`.
+"""ssd_keras's SSD300 weights (Keras 2 HDF5) -> the layers of :func:`ssd_lib.vgg_ssd.build_ssd300`.
 
 ssd_keras (Pierluigi Ferrari) ships the original Caffe SSD300 weights, e.g.
 ``VGG_VOC0712_SSD_300x300_iter_120000.h5`` (Pascal VOC 07+12), converted to Keras 2's HDF5
@@ -13,7 +13,7 @@ Its layer names are Caffe's, which are ours for the base network (``conv1_1`` ..
 Keras' ``(height, width, in, out)`` layout and the head channels in our order (box-major,
 anchors per cell 1, 1', 2, 1/2, 3, 1/3), so the arrays are copied unchanged. What changes is the
 input: Caffe's VGG16 takes BGR pixels minus the mean (104, 117, 123) in BGR order, which
-ssd_keras computes inside its model; our :class:`ssd_lib.models.Preprocess` does the same.
+ssd_keras computes inside its model; our :class:`ssd_lib.model_layers.Preprocess` does the same.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""torchvision's ``ssd300_vgg16`` state dict -> the layers of :func:`ssd_lib.models.build_ssd300`.
+"""torchvision's ``ssd300_vgg16`` state dict -> the layers of :func:`ssd_lib.vgg_ssd.build_ssd300`.
 
 torchvision's SSD300 is the same network as ours (VGG16 with ceil-mode pool3, pool5 3x3/1, fc6
 3x3 dilation 6, fc7 1x1, conv4_3 L2-normalized with a learned scale initialised to 20, the four
@@ -53,7 +53,7 @@ COCO_CATEGORIES = (
 TORCHVISION_SSD300_COCO = dataclasses.replace(
     SSD300_COCO, n_classes=len(COCO_CATEGORIES), class_names=COCO_CATEGORIES, clamp_anchor_sizes=True
 )
-#: Its input normalisation, ``(x / 255 - mean) / (1 / 255)``, as a :class:`ssd_lib.models.Preprocess`.
+#: Its input normalisation, ``(x / 255 - mean) / (1 / 255)``, as a :class:`ssd_lib.model_layers.Preprocess`.
 TORCHVISION_PREPROCESS = {"mean": (0.48235 * 255, 0.45882 * 255, 0.40784 * 255), "scale": 1.0, "to_bgr": False}
 #: ``decode_detections`` settings equal to its ``postprocess_detections``: ``score_thresh`` 0.01,
 #: ``topk_candidates`` 400 per class, ``nms_thresh`` 0.45, ``detections_per_img`` 200, boxes
@@ -86,7 +86,7 @@ def torchvision_layer_weights(state_dict: dict[str, np.ndarray], source="state d
 
     Returns:
         ``{layer name: [kernel (H, W, in, out), bias]}`` plus ``{"conv4_3_norm": [scale (512,)]}``
-        for the layers of :func:`ssd_lib.models.build_ssd300`.
+        for the layers of :func:`ssd_lib.vgg_ssd.build_ssd300`.
 
     Raises:
         ValueError: parameters missing or unknown (names them: not a torchvision SSD300).

@@ -2,7 +2,7 @@
 
 Each :class:`PretrainedSource` says how to get one published weights file and how to run it in
 our SSD300 exactly as its origin does: the anchors (:class:`ssd_lib.config.SSDConfig`), the input
-normalisation (:class:`ssd_lib.models.Preprocess` arguments) and the post-processing
+normalisation (:class:`ssd_lib.model_layers.Preprocess` arguments) and the post-processing
 (:func:`ssd_lib.decoder.decode_detections` arguments).
 """
 
@@ -38,9 +38,9 @@ class PretrainedSource:
         url: where to download it (for a manual download: the page to open).
         sha256: its SHA-256 or a prefix of it (None: unknown, not checked).
         manual: True when ``url`` is a web page to download from by hand (Google Drive).
-        read: ``read(path) -> {layer name: weights}`` for :func:`ssd_lib.models.build_ssd300`.
+        read: ``read(path) -> {layer name: weights}`` for :func:`ssd_lib.vgg_ssd.build_ssd300`.
         config: anchors and classes of the model it was trained as.
-        preprocess: its input normalisation (:class:`ssd_lib.models.Preprocess` arguments).
+        preprocess: its input normalisation (:class:`ssd_lib.model_layers.Preprocess` arguments).
         decoding: its post-processing (:func:`ssd_lib.decoder.decode_detections` arguments).
         configs_by_classes: other class counts its format may hold -> their config (a file of
             the same origin trained on another dataset).

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import keras
 
 from ..config import SHAPES_CLASSES, SSD300_VOC, SSD512_VOC, SSD_SMALL_SHAPES, SSDConfig
-from ..models import build_small_ssd, build_ssd300, build_ssd512
+from ..small_ssd import build_small_ssd
+from ..vgg_ssd import build_ssd300, build_ssd512
 from .recipe import Recipe
 
 __all__ = ["Preset", "presets"]

@@ -146,14 +146,17 @@ def test_a_few_steps_lower_the_loss_and_log_the_map(records, tmp_path):
     again = training.train(build_tiny, TINY, data, tmp_path / "run", recipe, options=quiet)
     assert again.initial_epoch == 4 and len(again.log) == 4
 
-    # The checkpoint holds the final weights and optimizer state (Adam moments, step counter).
+    # The checkpoint holds the final weights and optimizer state (Adam moments, step counter), not
+    # the learning rate: the one of the resuming optimizer stays.
     model = build_tiny()
     model.compile(optimizer=training.make_optimizer("adam", 1e-3), loss="mse")
     assert training.load_checkpoint(model, tmp_path / "run")["epoch"] == 4
     for saved, loaded in zip(result.model.weights + result.model.optimizer.variables,
                              model.weights + model.optimizer.variables):  # fmt: skip
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(loaded))
+        if saved.name != "learning_rate":
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(loaded))
     assert int(model.optimizer.iterations) == 4 * len(data)
+    assert training.schedule.current_learning_rate(model.optimizer) == pytest.approx(1e-3)
 
     # A checkpoint is refused by another architecture or another optimizer, naming the folder.
     wider = build_small_ssd(TINY, width_multiplier=0.5, l2_regularization=0.0)

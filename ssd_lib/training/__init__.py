@@ -9,8 +9,9 @@ Modules (one concept each):
 - ``schedule``: learning-rate schedules and the optimizer;
 - ``devices``: precision, XLA and distribution for the visible hardware;
 - ``checkpoint``: the per-epoch checkpoint and its swap, and loading it back (resume);
+- ``run_identity``: whether a run folder holds the same run (what a resume may change);
 - ``callbacks``: NaN stop, learning-rate and CSV logs, checkpoints, validation mAP;
-- ``run_folder``: the files of a run folder, ``log.csv`` and ``settings.json``;
+- ``run_folder``: the files of a run folder, ``log.csv`` and ``settings.json``, its lock;
 - ``loop``: :func:`train` (compile, resume, ``model.fit``) and :class:`RunOptions`;
 - ``runner``: a whole run from records: batches by the recipe, training, final evaluation.
 
@@ -27,12 +28,12 @@ from ssd_lib.training.callbacks import (
     MeanAveragePrecision,
     StopOnNaN,
 )
-from ssd_lib.training.checkpoint import load_checkpoint, save_checkpoint
+from ssd_lib.training.checkpoint import CheckpointError, checkpoint_epoch, load_checkpoint, save_checkpoint
 from ssd_lib.training.devices import DeviceSetup, configure_devices, gpu_devices
 from ssd_lib.training.loop import RunOptions, TrainingDivergedError, TrainingResult, train
 from ssd_lib.training.presets import Preset, presets
 from ssd_lib.training.recipe import Recipe
-from ssd_lib.training.run_folder import read_log, read_settings, write_settings
+from ssd_lib.training.run_folder import RunFolderError, read_log, read_settings, write_settings
 from ssd_lib.training.runner import make_training_data, train_and_evaluate
 from ssd_lib.training.schedule import learning_rate_schedule, make_optimizer
 
@@ -53,6 +54,9 @@ __all__ = [
     "configure_devices",
     "save_checkpoint",
     "load_checkpoint",
+    "checkpoint_epoch",
+    "CheckpointError",
+    "RunFolderError",
     "read_log",
     "read_settings",
     "write_settings",

@@ -5,7 +5,11 @@ pieces a long run needs.
   (:mod:`ssd_lib.training.schedule`);
 - the devices (:mod:`ssd_lib.training.devices`): precision, XLA, distribution;
 - a checkpoint after every epoch; calling :func:`train` again with the same ``out_dir`` resumes
-  after the last finished epoch (:mod:`ssd_lib.training.checkpoint`);
+  after the last finished epoch (:mod:`ssd_lib.training.checkpoint`) if it is the same run
+  (:mod:`ssd_lib.training.run_identity`); the folder is locked while training;
+- the batch order of the data itself (``fit`` does not shuffle: a
+  :class:`~ssd_lib.pipeline.DetectionDataset`'s order is a function of seed and epoch), so a
+  resumed run trains exactly as an uninterrupted one;
 - logs: ``log.csv``, ``settings.json`` (:mod:`ssd_lib.training.run_folder`), TensorBoard when the
   ``tensorboard`` package is installed, Keras progress bars;
 - a NaN stop that raises :class:`TrainingDivergedError` saying what to try, and validation mAP
@@ -28,7 +32,9 @@ from .callbacks import EpochCheckpoint, EpochCSVLogger, LearningRateLogger, Mean
 from .checkpoint import load_checkpoint
 from .devices import DeviceSetup, configure_devices
 from .recipe import Recipe
-from .run_folder import LOG_FILE, TENSORBOARD_DIR, read_log, write_settings
+from .run_folder import (LOG_FILE, TENSORBOARD_DIR, check_run_folder, lock_run_folder, read_log, run_settings,
+                         write_settings)  # fmt: skip
+from .run_identity import check_same_run, data_fingerprint
 from .schedule import learning_rate_schedule, make_optimizer
 
 __all__ = ["TrainingDivergedError", "RunOptions", "TrainingResult", "train"]
@@ -51,6 +57,8 @@ class RunOptions:
             package is installed.
         verbose: Keras ``fit`` verbosity (1 = progress bar, 2 = one line per epoch, 0 = quiet).
         callbacks: more Keras callbacks, called after the built-in ones (e.g. a live plot).
+        overwrite: when ``out_dir`` holds another run, move it aside and start afresh (else
+            :func:`train` refuses).
     """
 
     devices: DeviceSetup | None = None
@@ -58,6 +66,7 @@ class RunOptions:
     tensorboard: bool | None = None
     verbose: int | str = "auto"
     callbacks: tuple = ()
+    overwrite: bool = False
 
 
 @dataclasses.dataclass
@@ -93,7 +102,8 @@ def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_
             ``recipe.batch_size`` images (:func:`ssd_lib.training.runner.make_training_data`
             builds it from records and the recipe).
         out_dir: run folder: ``checkpoint/``, ``log.csv``, ``settings.json``, ``tensorboard/``.
-            Calling again with the same folder continues the run.
+            Calling again with the same folder continues the run (see
+            :mod:`ssd_lib.training.run_identity` for what may change).
         recipe: optimizer, schedule, run length (``epochs``, else ``total_steps``), precision,
             XLA, ``map_every``; a resumed run trains the remaining epochs.
         val_records: optional validation records for the mAP (every ``recipe.map_every``
@@ -109,10 +119,11 @@ def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_
         ImportError: ``tensorboard=True`` without the ``tensorboard`` package.
         ValueError: batches of another size than the recipe's, bad schedule settings, or a
             checkpoint in ``out_dir`` that does not fit the model.
+        RunFolderError: ``out_dir`` is a file, is in use by another run, holds another run
+            (without ``options.overwrite``), has only damaged checkpoints, or the disk is full.
     """
     options = options or RunOptions()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_run_folder(out_dir)
     tensorboard = _tensorboard_installed() if options.tensorboard is None else options.tensorboard
     if tensorboard and not _tensorboard_installed():
         raise ImportError(
@@ -123,12 +134,31 @@ def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_
     if data_batch_size != recipe.batch_size:
         raise ValueError(f"train: train_data has batches of {data_batch_size} images but recipe.batch_size is "
                          f"{recipe.batch_size}")  # fmt: skip
+    with contextlib.ExitStack() as held:
+        held.enter_context(lock_run_folder(out_dir))
+        return _train_locked(model, config, train_data, out_dir, recipe, val_records, val_data, options,
+                             tensorboard, held)  # fmt: skip
+
+
+def _train_locked(model, config, train_data, out_dir: Path, recipe: Recipe, val_records, val_data,
+                  options: RunOptions, tensorboard: bool, held: contextlib.ExitStack) -> TrainingResult:  # fmt: skip
+    """:func:`train` once the run folder is locked (``held`` keeps the lock)."""
     devices = options.devices or configure_devices(recipe.precision, distribute=not isinstance(model, keras.Model))
     steps = recipe.steps_per_epoch or len(train_data)
     epochs = recipe.epochs_for(steps)
     with devices.strategy.scope() if devices.strategy is not None else contextlib.nullcontext():
         if not isinstance(model, keras.Model):
             model = model()
+        records = getattr(train_data, "records", None)
+        facts = {"model": model.name, "parameters": int(model.count_params()),
+                 "data": data_fingerprint(records) if records is not None else None,
+                 "epochs": epochs, "steps_per_epoch": steps, "backend": keras.backend.backend(),
+                 "dtype_policy": keras.mixed_precision.global_policy().name}  # fmt: skip
+        changes, moved = check_same_run(out_dir, run_settings(recipe, config, facts), options.overwrite)
+        if moved is not None:
+            print(f"{out_dir} held another run: moved it to {moved}")
+            held.enter_context(lock_run_folder(out_dir))
+        # The schedule of this call's recipe: a resumed run continues it at the restored step.
         rate = learning_rate_schedule(recipe.learning_rate, steps, epochs, recipe.schedule, recipe.decay_epochs,
                                       recipe.decay_steps, recipe.decay_factor, recipe.warmup_epochs)  # fmt: skip
         optimizer = make_optimizer(recipe.optimizer, rate, recipe.momentum, recipe.decoupled_weight_decay,
@@ -137,15 +167,13 @@ def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_
         model.compile(optimizer=optimizer, loss=SSDLoss(config=config), jit_compile=jit_compile)
         state = load_checkpoint(model, out_dir)
     initial_epoch = state["epoch"] if state else 0
-    write_settings(out_dir, recipe, config, {
-        "epochs": epochs, "steps_per_epoch": steps, "backend": keras.backend.backend(),
-        "dtype_policy": keras.mixed_precision.global_policy().name, "parameters": int(model.count_params()),
-    })  # fmt: skip
+    write_settings(out_dir, recipe, config, facts)
     if initial_epoch >= epochs:
         print(f"{out_dir}: all {epochs} epochs are done already (checkpoint at epoch {initial_epoch})")
         return TrainingResult(model, read_log(out_dir / LOG_FILE), initial_epoch, initial_epoch, out_dir)
     if initial_epoch:
-        print(f"{out_dir}: resuming after epoch {initial_epoch} of {epochs}")
+        changed = f" with {'; '.join(changes)}" if changes else ""
+        print(f"{out_dir}: resuming after epoch {initial_epoch} of {epochs}{changed}")
     if hasattr(train_data, "set_epoch"):  # the epoch's sample order and augmentations
         train_data.set_epoch(initial_epoch)
 
@@ -159,7 +187,7 @@ def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_
         run_callbacks.append(keras.callbacks.TensorBoard(str(out_dir / TENSORBOARD_DIR)))
     model.fit(train_data, epochs=epochs, initial_epoch=initial_epoch, validation_data=val_data,
               steps_per_epoch=recipe.steps_per_epoch, callbacks=run_callbacks + list(options.callbacks),
-              verbose=options.verbose)  # fmt: skip
+              verbose=options.verbose, shuffle=False)  # fmt: skip
     if stop_on_nan.message:
         raise TrainingDivergedError(f"train: {stop_on_nan.message}")
     log = read_log(out_dir / LOG_FILE)

@@ -68,6 +68,7 @@ def save_checkpoint(model: keras.Model, out_dir, epoch: int, **extra) -> Path:
             checkpoint is removed and the last one kept.
     """
     latest, previous, new = checkpoint_folders(out_dir)
+    latest.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(new, ignore_errors=True)  # a checkpoint being written when the run was killed
     _check_free_space(model, latest, epoch)
     try:

@@ -1,8 +1,10 @@
 """Tests of ssd_lib.training and the ssd_lib.train command: schedules, checkpoints and resume, NaN stop,
 loss decrease, predict."""
 
+import dataclasses
 import math
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -188,14 +190,14 @@ _KILLED_RUN = textwrap.dedent(
 
     keras.utils.set_random_seed(0)
     records = helpers.make_records(__import__("pathlib").Path({images!r}), 16)
-    recipe = training.Recipe(epochs=5, batch_size=4, optimizer="sgd", learning_rate=0.02, decay_epochs=(3,))
+    recipe = training.Recipe(epochs=3, batch_size=4, optimizer="sgd", learning_rate=0.02, decay_epochs=(2,))
     training.train(helpers.build_tiny, helpers.TINY, helpers.dataset(records), {out!r}, recipe,
                    options=training.RunOptions(tensorboard=False, verbose=0, callbacks=[KillInEpoch3()]))
     """
 )
 
 
-def test_resume_after_a_kill_continues_from_the_last_epoch(tmp_path, capsys):
+def test_resume_after_a_kill_continues_from_the_last_epoch_bit_exactly(tmp_path, capsys):
     out = tmp_path / "run"
     script = tmp_path / "killed_run.py"
     script.write_text(_KILLED_RUN.format(tests=str(REPO / "tests"), images=str(tmp_path / "images"), out=str(out)))
@@ -203,24 +205,59 @@ def test_resume_after_a_kill_continues_from_the_last_epoch(tmp_path, capsys):
     assert killed.returncode == 9, killed.stderr[-2000:]
     before = training.read_log(out / "log.csv")
     assert [row["epoch"] for row in before] == [1, 2]  # epoch 3 was under way
-    state = training.load_checkpoint(build_tiny(), out)
-    assert state["epoch"] == 2
+    assert training.checkpoint_epoch(out) == 2
 
     records = make_records(tmp_path / "images", 16)
-    data = dataset(records)
-    recipe = training.Recipe(epochs=5, batch_size=4, optimizer="sgd", learning_rate=0.02, decay_epochs=(3,))
-    result = training.train(build_tiny, TINY, data, out, recipe, options=training.RunOptions(tensorboard=False,
-                                                                                             verbose=0))
-    assert "resuming after epoch 2 of 5" in capsys.readouterr().out
+    recipe = training.Recipe(epochs=3, batch_size=4, optimizer="sgd", learning_rate=0.02, decay_epochs=(2,))
+    quiet = training.RunOptions(tensorboard=False, verbose=0)
+    random.seed(1234)  # Python's global random (Keras' fit shuffle) is in another state than in the killed run
+    result = training.train(build_tiny, TINY, dataset(records), out, recipe, options=quiet)  # the lock died with it
+    assert "resuming after epoch 2 of 3" in capsys.readouterr().out
     assert result.initial_epoch == 2
     after = training.read_log(out / "log.csv")
-    assert [row["epoch"] for row in after] == [1, 2, 3, 4, 5]  # continuous, nothing repeated
+    assert [row["epoch"] for row in after] == [1, 2, 3]  # continuous, nothing repeated
     for old, new in zip(before, after):
         assert old == pytest.approx(new, nan_ok=True)  # the first epochs' rows are kept as they were
     # The optimizer's step counter went on from the checkpoint (nothing lost, nothing repeated),
-    # so the schedule continued: 0.02 until epoch 3, then 0.002.
-    assert int(result.model.optimizer.iterations) == 5 * len(data)
-    assert [row["learning_rate"] for row in after] == pytest.approx([0.02, 0.02, 0.002, 0.002, 0.002])
+    # so the schedule continued: 0.02 until epoch 2, then 0.002.
+    assert int(result.model.optimizer.iterations) == 3 * 4
+    assert [row["learning_rate"] for row in after] == pytest.approx([0.02, 0.002, 0.002])
+
+    # Kill + resume trains exactly as an uninterrupted run.
+    keras.utils.set_random_seed(0)
+    uninterrupted = training.train(build_tiny, TINY, dataset(records), tmp_path / "whole", recipe, options=quiet)
+    for resumed, whole in zip(result.model.weights, uninterrupted.model.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(resumed), keras.ops.convert_to_numpy(whole))
+
+
+def test_resume_uses_new_resumable_settings_and_refuses_another_run(records, tmp_path, capsys):
+    out = tmp_path / "run"
+    quiet = training.RunOptions(tensorboard=False, verbose=0)
+    four = dataset(records[:4])  # one step per epoch
+    recipe = training.Recipe(epochs=1, batch_size=4, optimizer="sgd", learning_rate=0.02)
+    training.train(build_tiny, TINY, four, out, recipe, options=quiet)
+    # More epochs and a new learning rate: resumed, and the new learning rate is used (not the restored one).
+    longer = recipe.replace(epochs=2, learning_rate=0.005)
+    result = training.train(build_tiny, TINY, four, out, longer, options=quiet)
+    assert "resuming after epoch 1 of 2 with epochs: 1 -> 2; learning_rate: 0.02 -> 0.005" in capsys.readouterr().out
+    assert [row["learning_rate"] for row in result.log] == pytest.approx([0.02, 0.005])
+    assert training.read_settings(out)[0] == longer
+    # A longer cosine run continues its (stretched) schedule at the restored step, not at 0.
+    cosine = training.Recipe(epochs=2, batch_size=4, learning_rate=0.02, schedule="cosine")
+    training.train(build_tiny, TINY, four, tmp_path / "cosine", cosine, options=quiet)
+    stretched = training.train(build_tiny, TINY, four, tmp_path / "cosine", cosine.replace(epochs=4), options=quiet)
+    expected = training.learning_rate_schedule(0.02, 1, 4, "cosine")(3)
+    assert stretched.log[2]["learning_rate"] == pytest.approx(float(expected)) and float(expected) > 0.002
+
+    # Other data or another batch size: refused, naming what differs; --overwrite moves the old run aside.
+    with pytest.raises(training.RunFolderError, match=r"holds another run \(training data: 4 images .* -> 8 images"):
+        training.train(build_tiny, TINY, dataset(records[:8]), out, longer, options=quiet)
+    with pytest.raises(training.RunFolderError, match=r"batch_size: 4 -> 2.*--overwrite"):
+        training.train(build_tiny, TINY, dataset(records[:4], 2), out, longer.replace(batch_size=2), options=quiet)
+    fresh = training.train(build_tiny, TINY, dataset(records[:4], 2), out, recipe.replace(batch_size=2),
+                           options=dataclasses.replace(quiet, overwrite=True))  # fmt: skip
+    assert fresh.initial_epoch == 0 and [row["epoch"] for row in fresh.log] == [1]
+    assert training.checkpoint_epoch(tmp_path / "run.replaced-1") == 2  # the old run, kept
 
 
 class _PoisonWeights(keras.callbacks.Callback):

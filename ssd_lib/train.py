@@ -3,7 +3,9 @@
 Parses the arguments into the library's objects (a preset, its :class:`~ssd_lib.training.Recipe`
 with the flags' overrides, :class:`~ssd_lib.training.RunOptions`) and calls
 :func:`ssd_lib.training.train_and_evaluate`. The recipe flags and their help come from the
-recipe's fields. Running again with the same ``--out`` resumes after the last finished epoch.
+recipe's fields. Running again with the same ``--out`` resumes after the last finished epoch if it is
+the same run (new ``--epochs``, ``--learning-rate`` ... are taken; other data or settings are refused
+unless ``--overwrite`` moves the old run aside).
 
 Explained in notebooks/08_train_ssd300.ipynb.
 """
@@ -17,7 +19,8 @@ import sys
 import keras
 
 from .datasets import load_splits
-from .training import Recipe, RunOptions, TrainingDivergedError, configure_devices, presets, train_and_evaluate
+from .training import (Recipe, RunFolderError, RunOptions, TrainingDivergedError, configure_devices, presets,
+                       train_and_evaluate)  # fmt: skip
 
 __all__ = ["parse_arguments", "main"]
 
@@ -63,7 +66,10 @@ def parse_arguments(argv=None):
                         help="TensorBoard logs (default: if the tensorboard package is installed)")  # fmt: skip
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
     _add_recipe_flags(parser)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="when --out holds another run, move it aside (OUT.replaced-N) and start afresh")
     arguments = parser.parse_args(argv)
+    _check_counts(arguments)
     preset = known[arguments.preset]
     overrides = {field.name: getattr(arguments, field.name) for field in dataclasses.fields(Recipe)
                  if getattr(arguments, field.name) is not None}  # fmt: skip
@@ -82,6 +88,15 @@ def _pretrained_builder(arguments, preset):
     if arguments.vgg16_imagenet:
         raise ValueError("--weights and --vgg16-imagenet: choose one starting point")
     return finetuning_builder(arguments.weights, preset.config)
+
+
+def _check_counts(arguments) -> None:
+    """Refuse counts that cannot be right (``ValueError`` naming the flag)."""
+    for flag in ("max_train_images", "max_val_images", "workers", "width_multiplier"):
+        value = getattr(arguments, flag)
+        if value is not None and not value > 0:
+            kind = "number" if flag == "width_multiplier" else "integer"
+            raise ValueError(f"--{flag.replace('_', '-')} must be a positive {kind}, got {value}")
 
 
 def main(argv=None) -> int:
@@ -114,14 +129,14 @@ def main(argv=None) -> int:
         return model
 
     options = RunOptions(devices=devices, workers=arguments.workers, tensorboard=arguments.tensorboard,
-                         verbose=arguments.verbose)  # fmt: skip
+                         verbose=arguments.verbose, overwrite=arguments.overwrite)  # fmt: skip
     command = "python -m ssd_lib.train " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         train_records, val_records = load_splits(arguments.data, config.class_names)
         train_and_evaluate(build, config, train_records[: arguments.max_train_images],
                            val_records[: arguments.max_val_images], arguments.out, recipe, options,
                            command=command)  # fmt: skip
-    except (TrainingDivergedError, ValueError, ImportError) as error:
+    except (TrainingDivergedError, RunFolderError, ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

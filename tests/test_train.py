@@ -2,6 +2,7 @@
 loss decrease, predict."""
 
 import dataclasses
+import json
 import math
 import os
 import random
@@ -379,6 +380,23 @@ def test_shipped_small_model_reaches_the_required_map(tmp_path):
     assert result.mean_average_precision == pytest.approx(info["val_mAP_11point"], abs=0.005)
 
 
+def test_map_callback_shows_progress_and_prints_nothing_into_the_keras_bar(records, monkeypatch, capsys):
+    shown = []
+
+    def recorded(iterable, total=None, description=""):
+        shown.append(description)
+        return training.callbacks.tqdm(iterable, total=total, disable=True)
+
+    monkeypatch.setattr(training.callbacks, "progress", recorded)
+    callback = training.MeanAveragePrecision(records[:6], TINY, batch_size=4, verbose=1)
+    callback.set_model(build_tiny())
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    assert 0.0 <= logs["val_mAP"] <= 1.0
+    assert shown == ["loading validation images", "validation mAP"]
+    assert capsys.readouterr().out == ""  # the mAP is in the logs, which Keras' bar shows
+
+
 # ------------------------------------------------------------------------------ logs, command line
 def test_csv_log_drops_rows_after_the_checkpoint(tmp_path):
     path = tmp_path / "log.csv"
@@ -394,7 +412,7 @@ def test_csv_log_drops_rows_after_the_checkpoint(tmp_path):
     assert math.isnan(rows[0]["val_mAP"]) and rows[1]["val_mAP"] == 0.5 and rows[1]["loss"] == 0.5
 
 
-def test_command_line_trains_and_writes_a_summary(tmp_path):
+def test_command_line_trains_and_writes_a_summary(tmp_path, capsys, caplog):
     from ssd_lib.datasets import make_shapes_dataset
 
     data = make_shapes_dataset(tmp_path / "shapes", 4, 2, 0, image_size=96)
@@ -414,6 +432,35 @@ def test_command_line_trains_and_writes_a_summary(tmp_path):
         training.read_settings(tmp_path)
     assert command.main(["--preset", "small_shapes", "--data", str(tmp_path), "--out", str(out)]) == 1
     assert command.main([*arguments[:6], "--pos-iou-threshold", "1.5"]) == 1  # a clear error, no traceback
+    # Arguments that cannot be right: one error line naming the flag, exit status 1.
+    capsys.readouterr()
+    for bad, message in [(["--epochs", "0"], "epochs must be a positive integer, got 0"),
+                         (["--steps-per-epoch", "0"], "steps_per_epoch must be a positive integer"),
+                         (["--batch-size", "0"], "batch_size must be a positive integer"),
+                         (["--max-train-images", "-3"], "--max-train-images must be a positive integer, got -3"),
+                         (["--max-val-images", "0"], "--max-val-images must be a positive integer"),
+                         (["--width-multiplier", "0"], "--width-multiplier must be a positive number, got 0.0"),
+                         (["--workers", "0"], "--workers must be a positive integer")]:  # fmt: skip
+        assert command.main([*arguments[:6], *bad]) == 1, bad
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, error
+    (tmp_path / "a_file").write_text("")
+    assert command.main([*arguments[:4], "--out", str(tmp_path / "a_file")]) == 1
+    assert "a_file is a file" in capsys.readouterr().err
+    # The same --out with another batch size: refused, naming it; the run is untouched.
+    assert command.main([*arguments, "--batch-size", "1"]) == 1
+    assert "holds another run (batch_size: 2 -> 1" in capsys.readouterr().err
+    # Empty splits: the training split is named with its folder; an empty validation split is said, and
+    # summary.json stays valid JSON (null, not NaN).
+    empty_train = make_shapes_dataset(tmp_path / "no_train", 0, 2, 0, image_size=96)
+    assert command.main(["--data", str(empty_train), *arguments[:2], *arguments[4:]]) == 1
+    assert f"the training split is empty ({empty_train} (image set 'train'))" in capsys.readouterr().err
+    empty_val = make_shapes_dataset(tmp_path / "no_val", 4, 0, 0, image_size=96)
+    other_out = ["--out", str(tmp_path / "run2")]
+    assert command.main(["--data", str(empty_val), *arguments[:2], *other_out, *arguments[6:]]) == 0
+    assert "the validation split is empty" in caplog.text
+    summary = json.loads((tmp_path / "run2" / "summary.json").read_text(), parse_constant=lambda name: 1 / 0)
+    assert summary["val_mAP_11point"] is None and summary["val_mAP_allpoint"] is None
 
 
 def test_command_line_options_default_to_the_presets_recipe():

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from tqdm import tqdm
 
 from ..config import SSDConfig
 from ..datasets import load_image
+from ..datasets.records import progress
 from ..inference import predict_prepared, prepare_images
 from ..metrics import evaluate
 from .checkpoint import save_checkpoint
@@ -148,7 +150,9 @@ class MeanAveragePrecision(keras.callbacks.Callback):
         every: evaluate after every ``every``-th epoch.
         last_epoch: the run's number of epochs (always evaluated).
         batch_size: images per forward pass.
-        verbose: print the mAP after each evaluation.
+        verbose: progress bars (on a terminal, for phases longer than a moment) while loading the
+            images and evaluating; 0: none. The mAP itself shows in Keras' progress bar
+            (``val_mAP``), never printed into its line.
         evaluate_kwargs: passed on to ``evaluate`` (``iou_threshold``, ``mode``: "11point" or
             "allpoint").
     """
@@ -160,15 +164,24 @@ class MeanAveragePrecision(keras.callbacks.Callback):
             raise ValueError(f"MeanAveragePrecision: every must be >= 1, got {every}")
         self.records, self.config, self.every, self.last_epoch = list(records), config, every, last_epoch
         self.batch_size, self.verbose, self.evaluate_kwargs = batch_size, verbose, evaluate_kwargs
-        images = [load_image(record["image_path"]) for record in self.records]
-        self._inputs, self._sizes = prepare_images(images, config)
+        loading = self._progress(self.records, description="loading validation images")
+        self._inputs, self._sizes = prepare_images([load_image(record["image_path"]) for record in loading], config)
         self.history = {}
 
     def evaluate_now(self):
         """mAP of the model as it is now: ``(mAP, the EvaluationResult of evaluate)``."""
-        detections = predict_prepared(self.model, self._inputs, self._sizes, self.config, self.batch_size)
+        detections = []
+        with self._progress(None, total=len(self.records), description="validation mAP") as bar:
+            for start in range(0, len(self.records), self.batch_size):
+                chunk = slice(start, start + self.batch_size)
+                detections += predict_prepared(self.model, self._inputs[chunk], self._sizes[chunk], self.config,
+                                               self.batch_size)  # fmt: skip
+                bar.update(len(self._inputs[chunk]))
         result = evaluate(detections, self.records, n_classes=self.config.n_classes, **self.evaluate_kwargs)
         return float(result.mean_average_precision), result
+
+    def _progress(self, iterable, total=None, description=""):
+        return progress(iterable, total, description) if self.verbose else tqdm(iterable, total=total, disable=True)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every and (epoch + 1) != self.last_epoch:
@@ -177,7 +190,5 @@ class MeanAveragePrecision(keras.callbacks.Callback):
             return
         value, _ = self.evaluate_now()
         self.history[epoch + 1] = value
-        if logs is not None:
+        if logs is not None:  # Keras' progress bar or epoch line shows it
             logs["val_mAP"] = value
-        if self.verbose:
-            print(f"epoch {epoch + 1}: validation mAP {value:.4f}")

@@ -91,7 +91,8 @@ def _optimizer_state(optimizer) -> list:
 def _write_checkpoint(model, folder: Path, state: dict) -> None:
     folder.mkdir(parents=True)
     optimizer = getattr(model, "optimizer", None)
-    keras.saving.save_weights(model, folder / WEIGHTS_FILE, objects_to_skip=[optimizer] if optimizer else None)
+    skip = [optimizer] if optimizer is not None else None  # the optimizer goes to optimizer.npz only
+    keras.saving.save_weights(model, folder / WEIGHTS_FILE, objects_to_skip=skip)
     written = [folder / WEIGHTS_FILE]
     if optimizer is not None and optimizer.built:
         variables = _optimizer_state(optimizer)

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from ssd_lib.models import build_ssd300  # noqa: E402
+from ssd_lib.vgg_ssd import build_ssd300  # noqa: E402
 from ssd_lib.training import make_optimizer, save_checkpoint  # noqa: E402
 
 

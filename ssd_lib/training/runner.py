@@ -9,13 +9,13 @@ switches, matching thresholds, batch size, seed); :func:`train_and_evaluate` is 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
 
 from ..augment import RandomExpand, SSDAugmentation
 from ..config import SSDConfig
-from ..datasets import load_image
 from ..encoder import SSDEncoder
 from ..inference import predict
 from ..metrics import evaluate
@@ -25,6 +25,8 @@ from .recipe import Recipe
 from .run_folder import FINAL_WEIGHTS, SUMMARY_FILE
 
 __all__ = ["make_training_data", "train_and_evaluate"]
+
+logger = logging.getLogger(__name__)
 
 
 def make_training_data(records, config: SSDConfig, recipe: Recipe, workers: int = 1) -> DetectionDataset:
@@ -54,7 +56,7 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     Besides what :func:`~ssd_lib.training.loop.train` writes, the run folder gets
     ``final.weights.h5`` and ``summary.json``: the ``command``, wall and CPU seconds of this
     call and of the whole run, the epochs and the validation mAP (VOC07 11-point and
-    all-point). The per-class tables and the summary are printed.
+    all-point). The per-class tables and the summary are logged (logger ``ssd_lib.training.runner``).
 
     Args:
         build: a function without arguments that builds the model.
@@ -72,25 +74,27 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     train_data = make_training_data(train_records, config, recipe, options.workers)
     steps_per_epoch = recipe.steps_per_epoch or len(train_data)
     epochs = recipe.epochs_for(steps_per_epoch)
-    print(f"{len(train_records)} training images, {len(val_records)} validation images, {epochs} epochs of "
+    logger.info(f"{len(train_records)} training images, {len(val_records)} validation images, {epochs} epochs of "
           f"{steps_per_epoch} steps at batch {recipe.batch_size}")  # fmt: skip
     start, start_cpu = time.perf_counter(), time.process_time()
-    result = train(build, config, train_data, out_dir, recipe, val_records=val_records, options=options)
+    result = train(build, config, train_data, out_dir, recipe, val_records=val_records or None, options=options)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     out_dir = Path(out_dir)
     result.model.save_weights(out_dir / FINAL_WEIGHTS)
-    detections = predict(result.model, [load_image(record["image_path"]) for record in val_records], config,
-                         batch_size=16)  # fmt: skip
     summary = {"command": command,
                "seconds_this_call": round(seconds, 1), "cpu_seconds_this_call": round(cpu_seconds, 1),
                "training_seconds": round(sum(row.get("seconds", 0.0) for row in result.log), 1),
                "training_cpu_seconds": round(sum(row.get("cpu_seconds", 0.0) for row in result.log), 1),
                "cpu_count": os.cpu_count(),
                "epochs": result.epochs}  # fmt: skip
-    for mode in ("11point", "allpoint"):
+    if not val_records:
+        logger.warning("%s: no validation images, no final mAP", out_dir)
+    detections = predict(result.model, [record["image_path"] for record in val_records], config, batch_size=16,
+                         progress=True) if val_records else []  # fmt: skip
+    for mode in ("11point", "allpoint") if val_records else ():
         evaluation = evaluate(detections, val_records, n_classes=config.n_classes, mode=mode)
         summary[f"val_mAP_{mode}"] = round(float(evaluation.mean_average_precision), 4)
-        print(evaluation.table(config.class_names))
+        logger.info("%s", evaluation.table(config.class_names))
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
-    print(json.dumps(summary, indent=1))
+    logger.info("%s", json.dumps(summary, indent=1))
     return result, summary

@@ -218,9 +218,12 @@ def test_pyproject_declares_the_console_scripts_and_the_shipped_models():
 def test_a_built_wheel_ships_the_models_and_finds_them(tmp_path):
     """Build the wheel (no isolation: setuptools from the venv), unpack it as an installed
     site-packages would hold it, and load the shipped model from there."""
-    wheels = tmp_path / "wheels"
+    source, wheels = tmp_path / "source", tmp_path / "wheels"  # a copy: building writes build/ beside the code
+    shutil.copytree(REPO / "ssd_lib", source / "ssd_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(wheels), str(REPO)], check=True, capture_output=True, timeout=300)  # fmt: skip
+                    str(wheels), str(source)], check=True, capture_output=True, timeout=300)  # fmt: skip
     wheel = next(wheels.glob("ssd_tutorial-*.whl"))
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:

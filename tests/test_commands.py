@@ -52,7 +52,7 @@ def trained_run(formats, tmp_path_factory):
 # ------------------------------------------------------------------------------ end to end
 def test_train_records_the_model_classes_and_fitted_anchors(trained_run):
     description = json.loads((trained_run / "model.json").read_text())
-    assert description["model"] == "small" and description["width_multiplier"] == 0.25
+    assert description["model"] == "small" and description["options"] == {"width_multiplier": 0.25}
     assert description["config"]["class_names"] == ["cat", "dog"]
     model, config, _ = load_run(trained_run)
     assert config.n_classes == 2 and model.output_shape[-1] == 2 + 1 + 4
@@ -200,10 +200,10 @@ def test_fit_refuses_empty_data():
 
 
 def test_write_model_file_keeps_a_matching_description(tmp_path):
-    write_model_file(tmp_path, "small", SSD_SMALL_SHAPES, 0.5)
-    write_model_file(tmp_path, "small", SSD_SMALL_SHAPES, 0.5)  # the same run: fine
+    write_model_file(tmp_path, "small", SSD_SMALL_SHAPES, {"width_multiplier": 0.5})
+    write_model_file(tmp_path, "small", SSD_SMALL_SHAPES, {"width_multiplier": 0.5})  # the same run: fine
     with pytest.raises(ValueError, match="another model"):
-        write_model_file(tmp_path, "small", SSD_SMALL_SHAPES, 0.25)
+        write_model_file(tmp_path, "small", SSD_SMALL_SHAPES, {"width_multiplier": 0.25})
 
 
 # ------------------------------------------------------------------------------ packaging

@@ -9,7 +9,7 @@ anchor scales, matching threshold, batch size and epochs are fitted to the data 
 budget (:mod:`ssd_lib.training.dataset_fit`); the presets are shortcuts with fixed classes and
 recipes. Recipe flags (``--epochs``, ``--learning-rate`` ...) override either. The run folder's
 ``model.json`` records the model, its configuration and classes, so ``ssd_lib.evaluate`` and
-``ssd_lib.predict`` need only ``--run``. Running again with the same ``--out`` resumes after the
+``ssd_lib.predict`` need only ``--run``; ``train.log`` keeps the log. Running again with the same ``--out`` resumes after the
 last finished epoch.
 
 Explained in notebooks/08_train_ssd300.ipynb.
@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import logging
 import sys
+from pathlib import Path
 
 import keras
 
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 MODEL_CONFIGS = {"small": SSD_SMALL_SHAPES, "ssd300": SSD300_VOC, "ssd512": SSD512_VOC}
 #: ``--model small``'s channel factor (that of the shipped model).
 SMALL_WIDTH = 0.5
+#: The run folder's copy of the command's log.
+LOG_FILE = "train.log"
 
 
 def _add_recipe_flags(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +133,7 @@ def read_splits(arguments, classes):
 
 
 def fitted_run(arguments, train_records, classes):
-    """``(config, recipe, width multiplier, repeats of the training set per epoch)`` of ``--model``, fitted to ``train_records``.
+    """``(config, recipe, width multiplier, the DatasetFit)`` of ``--model``, fitted to ``train_records``.
 
     The recipe: Adam at 1e-2 (small, with BatchNorm) or SGD at 1e-3 (VGG16), one epoch of
     warm-up then cosine decay, zoom-out up to 2x and random crops, the fitted matching, batch
@@ -138,7 +141,6 @@ def fitted_run(arguments, train_records, classes):
     """
     config = dataclasses.replace(MODEL_CONFIGS[arguments.model], n_classes=len(classes), class_names=classes)
     fit = fit_to_dataset(config, train_records, SECONDS_PER_IMAGE[arguments.model], arguments.time_budget * 60)
-    logger.info("fitted to the data: %s", fit.describe())
     small = arguments.model == "small"
     recipe = Recipe(epochs=fit.epochs, batch_size=fit.batch_size, optimizer="adam" if small else "sgd",
                     learning_rate=1e-2 if small else 1e-3, schedule="cosine", warmup_epochs=1.0,
@@ -146,7 +148,7 @@ def fitted_run(arguments, train_records, classes):
                     pos_iou_threshold=fit.pos_iou_threshold, neg_iou_limit=min(fit.pos_iou_threshold, 0.4),
                     jit="on" if small else "auto").replace(**_overrides(arguments))  # fmt: skip
     width = (arguments.width_multiplier or SMALL_WIDTH) if small else arguments.width_multiplier
-    return dataclasses.replace(config, scales=fit.scales), recipe, width, fit.repeats
+    return dataclasses.replace(config, scales=fit.scales), recipe, width, fit
 
 
 def _pretrained_builder(arguments, preset):
@@ -156,11 +158,12 @@ def _pretrained_builder(arguments, preset):
     from .pretrained import finetuning_builder
 
     if preset is None or preset.build is not build_ssd300:
-        raise ValueError(f"--weights: the pretrained weights are SSD300s; give --preset ssd300_voc or "
-                         f"ssd300_shapes, not {arguments.preset or '--model ' + arguments.model}")  # fmt: skip
+        given = f"preset {arguments.preset!r}" if preset is not None else f"--model {arguments.model}"
+        raise ValueError(f"--weights: the pretrained weights are SSD300s; {given} is not (use --preset "
+                         "ssd300_voc or ssd300_shapes)")  # fmt: skip
     if arguments.vgg16_imagenet:
         raise ValueError("--weights and --vgg16-imagenet: choose one starting point")
-    return finetuning_builder(arguments.weights, preset.config, log=logger.info)
+    return finetuning_builder(arguments.weights, preset.config)
 
 
 def _preprocess_of(model) -> dict:
@@ -173,6 +176,7 @@ def main(argv=None) -> int:
     """Entry point of ``python -m ssd_lib.train`` and ``ssd-train``; returns the exit status (1
     with one ``error:`` line for bad settings or data)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("ssd_lib").setLevel(logging.INFO)  # the status lines, also into train.log
     try:
         arguments, preset, recipe = parse_arguments(argv)
         classes = tuple(name.strip() for name in arguments.classes.split(",")) if arguments.classes else None
@@ -183,14 +187,14 @@ def main(argv=None) -> int:
             train_records, val_records, classes = read_splits(arguments, preset.config.class_names)
             config, model_name = preset.config, model_name_of(preset.build)
             width = arguments.width_multiplier or preset.width_multiplier
-            repeats = 1
+            fit = None
             if arguments.weights:
                 config, build_pretrained = _pretrained_builder(arguments, preset)
         else:
             if arguments.weights:
                 _pretrained_builder(arguments, preset)  # refuses: SSD300 presets only
             train_records, val_records, classes = read_splits(arguments, classes)
-            config, recipe, width, repeats = fitted_run(arguments, train_records, classes)
+            config, recipe, width, fit = fitted_run(arguments, train_records, classes)
             model_name = arguments.model
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -215,15 +219,34 @@ def main(argv=None) -> int:
     options = RunOptions(devices=devices, workers=arguments.workers, tensorboard=arguments.tensorboard,
                          verbose=arguments.verbose)  # fmt: skip
     command = "python -m ssd_lib.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    log_file = None
     try:
         if not arguments.weights:
             write_model_file(arguments.out, model_name, config, build_options)
-        train_and_evaluate(build, config, list(train_records) * repeats, val_records, arguments.out, recipe,
-                           options, command=command)  # fmt: skip
+        log_file = _log_to(Path(arguments.out) / LOG_FILE)
+        logger.info("%s", command)
+        if fit is not None:
+            logger.info("fitted to the data: %s", fit.describe())
+        train_and_evaluate(build, config, list(train_records) * (fit.repeats if fit else 1), val_records,
+                           arguments.out, recipe, options, command=command)  # fmt: skip
     except (TrainingDivergedError, ValueError, ImportError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        if log_file is not None:
+            logging.getLogger("ssd_lib").removeHandler(log_file)
+            log_file.close()
     return 0
+
+
+def _log_to(path: Path) -> logging.Handler:
+    """Copy the library's log records (loggers ``ssd_lib.*``) into ``path``, with times."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger("ssd_lib").addHandler(handler)
+    return handler
 
 
 if __name__ == "__main__":

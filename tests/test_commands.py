@@ -58,6 +58,8 @@ def test_train_records_the_model_classes_and_fitted_anchors(trained_run):
     assert config.n_classes == 2 and model.output_shape[-1] == 2 + 1 + 4
     assert len(config.scales) == SSD_SMALL_SHAPES.n_layers + 1  # the fitted scales, recorded
     assert (trained_run / "final.weights.h5").is_file() and any((trained_run / "tensorboard").rglob("*tfevents*"))
+    log = (trained_run / "train.log").read_text()
+    assert "python -m ssd_lib.train --model small" in log and "fitted to the data: anchor scales" in log
     settings = json.loads((trained_run / "settings.json").read_text())
     assert settings["config"] == description["config"]
 

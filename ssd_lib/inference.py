@@ -26,7 +26,8 @@ from .augment import resize
 from .config import SSDConfig
 from .datasets import load_image
 from .decoder import decode_detections
-from .models import build_small_ssd, build_ssd300, build_ssd512
+from .small_ssd import build_small_ssd
+from .vgg_ssd import build_ssd300, build_ssd512
 
 __all__ = ["MODELS_DIR", "MODEL_BUILDERS", "MODEL_FILE", "prepare_images", "predict_prepared", "predict",
            "as_dicts", "load_shipped_model", "model_name_of", "write_model_file", "load_run"]  # fmt: skip
@@ -217,16 +218,16 @@ def model_name_of(build) -> str:
 
 
 def write_model_file(run_dir, model_name: str, config: SSDConfig, options: dict | None = None) -> Path:
-    """Write ``<run_dir>/model.json``: the network's name (:data:`MODEL_BUILDERS`), its builder's
-    other arguments (``width_multiplier``, ``preprocess``) and the configuration (classes
-    included), all :func:`load_run` needs to rebuild the model.
+    """Write ``<run_dir>/model.json``: ``{"model": a MODEL_BUILDERS name, the builder's other
+    arguments (``width_multiplier``, ``preprocess``), "config": the SSDConfig as JSON}`` (classes
+    included), all :func:`load_run` (and :mod:`ssd_lib.export`) need to rebuild the model.
 
     Raises:
         ValueError: the folder already holds a run of another model or configuration (its
             checkpoint would not fit).
     """
     path = Path(run_dir) / MODEL_FILE
-    description = {"model": model_name, "options": options or {}, "config": config.to_dict()}
+    description = {"model": model_name, **(options or {}), "config": config.to_dict()}
     if path.exists():
         try:
             previous = json.loads(path.read_text())
@@ -270,7 +271,9 @@ def load_run(run_dir) -> tuple[keras.Model, SSDConfig, dict]:
     if not weights.is_file():
         raise ValueError(f"{run_dir} has no trained weights yet ({FINAL_WEIGHTS} or {CHECKPOINT_DIR}/)")
     try:
-        model = build(config, l2_regularization=0.0, **description.get("options", {}))
+        options = {name: description[name] for name in ("width_multiplier", "preprocess")
+                   if description.get(name) is not None}  # fmt: skip
+        model = build(config, l2_regularization=0.0, **options)
     except TypeError as error:
         raise ValueError(f"{path}: options that {description['model']} does not take ({error})") from None
     _load_weights(model, weights, path)

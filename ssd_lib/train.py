@@ -167,7 +167,7 @@ def _pretrained_builder(arguments, preset):
 
 
 def _preprocess_of(model) -> dict:
-    """The :class:`~ssd_lib.models.Preprocess` settings of a built model (its input convention)."""
+    """The :class:`~ssd_lib.model_layers.Preprocess` settings of a built model (its input convention)."""
     settings = model.get_layer("preprocess").get_config()
     return {name: settings[name] for name in ("mean", "scale", "to_bgr")}
 

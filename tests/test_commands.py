@@ -52,7 +52,7 @@ def trained_run(formats, tmp_path_factory):
 # ------------------------------------------------------------------------------ end to end
 def test_train_records_the_model_classes_and_fitted_anchors(trained_run):
     description = json.loads((trained_run / "model.json").read_text())
-    assert description["model"] == "small" and description["options"] == {"width_multiplier": 0.25}
+    assert description["model"] == "small" and description["width_multiplier"] == 0.25
     assert description["config"]["class_names"] == ["cat", "dog"]
     model, config, _ = load_run(trained_run)
     assert config.n_classes == 2 and model.output_shape[-1] == 2 + 1 + 4

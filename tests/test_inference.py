@@ -12,7 +12,7 @@ from PIL import Image  # noqa: E402
 
 from ssd_lib.config import SSDConfig  # noqa: E402
 from ssd_lib.inference import as_dicts, predict  # noqa: E402
-from ssd_lib.models import build_small_ssd  # noqa: E402
+from ssd_lib.small_ssd import build_small_ssd  # noqa: E402
 
 TINY = SSDConfig(
     image_height=32, image_width=32, n_classes=2, feature_map_sizes=(4, 2, 1),

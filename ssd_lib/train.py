@@ -1,11 +1,17 @@
-"""Command line: ``python -m ssd_lib.train --preset NAME --data FOLDER --out RUN [recipe flags]``.
+"""Command line: ``python -m ssd_lib.train --data PATH --model {small,ssd300,ssd512} --out RUN``
+(or ``ssd-train``), or ``--preset NAME`` instead of ``--model``.
 
-Parses the arguments into the library's objects (a preset, its :class:`~ssd_lib.training.Recipe`
-with the flags' overrides, :class:`~ssd_lib.training.RunOptions`) and calls
-:func:`ssd_lib.training.train_and_evaluate`. The recipe flags and their help come from the
-recipe's fields. Running again with the same ``--out`` resumes after the last finished epoch if it is
-the same run (new ``--epochs``, ``--learning-rate`` ... are taken; other data or settings are refused
-unless ``--overwrite`` moves the old run aside).
+``--data`` is any dataset :func:`ssd_lib.datasets.open_dataset` recognises (a VOC root or
+``VOCdevkit``, a COCO JSON file, a CSV file, a YOLO folder); the classes are discovered or given
+with ``--classes a,b,c``, the splits chosen with ``--train-split``/``--val-split`` (defaults:
+the dataset's :meth:`~ssd_lib.datasets.DatasetSource.default_splits`). With ``--model`` the
+anchor scales, matching threshold, batch size and epochs are fitted to the data and a time
+budget (:mod:`ssd_lib.training.dataset_fit`); the presets are shortcuts with fixed classes and
+recipes. Recipe flags (``--epochs``, ``--learning-rate`` ...) override either. The run folder's
+``model.json`` records the model, its configuration and classes, so ``ssd_lib.evaluate`` and
+``ssd_lib.predict`` need only ``--run``; ``ssd_lib.predict`` need only ``--run``; ``train.log`` keeps the log. Running again with the same ``--out``
+resumes after the last finished epoch if it is the same run (new ``--epochs``, ``--learning-rate`` ...
+are taken; other data or settings are refused unless ``--overwrite`` moves the old run aside).
 
 Explained in notebooks/08_train_ssd300.ipynb.
 """
@@ -14,20 +20,36 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
+from pathlib import Path
 
 import keras
 
-from .datasets import load_splits
+from .config import SSD300_VOC, SSD512_VOC, SSD_SMALL_SHAPES
+from .datasets import open_dataset
+from .inference import MODEL_BUILDERS, MODEL_FILE, model_name_of, write_model_file
 from .training import (Recipe, RunFolderError, RunOptions, TrainingDivergedError, configure_devices, presets,
                        train_and_evaluate)  # fmt: skip
+from .training.dataset_fit import SECONDS_PER_IMAGE, fit_to_dataset
+from .training.run_folder import SETTINGS_FILE, check_run_folder, move_aside
 
-__all__ = ["parse_arguments", "main"]
+__all__ = ["parse_arguments", "main", "MODEL_CONFIGS"]
+
+logger = logging.getLogger(__name__)
+
+#: The configuration each ``--model`` starts from (classes and scales are then set from the data).
+MODEL_CONFIGS = {"small": SSD_SMALL_SHAPES, "ssd300": SSD300_VOC, "ssd512": SSD512_VOC}
+#: ``--model small``'s channel factor (that of the shipped model).
+SMALL_WIDTH = 0.5
+#: The run folder's copy of the command's log.
+LOG_FILE = "train.log"
 
 
 def _add_recipe_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per :class:`Recipe` field (``--learning-rate`` ...), default ``None`` = the preset's."""
-    group = parser.add_argument_group("recipe", "what makes the run; each flag defaults to the preset's value")
+    group = parser.add_argument_group("recipe", "what makes the run; each flag defaults to the preset's "
+                                      "or the fitted value")  # fmt: skip
     for field in dataclasses.fields(Recipe):
         flag, metadata = "--" + field.name.replace("_", "-"), field.metadata
         if metadata["type"] is bool:
@@ -37,43 +59,102 @@ def _add_recipe_flags(parser: argparse.ArgumentParser) -> None:
                                choices=metadata["choices"], default=None, help=metadata["help"])  # fmt: skip
 
 
-def parse_arguments(argv=None):
-    """The parsed arguments, the preset and its recipe with the flags' overrides.
-
-    Returns:
-        ``(arguments, preset, recipe)``.
-
-    Raises:
-        ValueError: a recipe flag with an invalid value (names the field).
-    """
-    known = presets()
+def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ssd_lib.train",
-        description="Train an SSD; run again with the same --out to resume after an interruption.",
+        description="Train an SSD on a dataset; run again with the same --out to resume after an interruption.",
     )
-    parser.add_argument("--preset", required=True, choices=sorted(known), help="model, config and recipe")
-    parser.add_argument("--data", required=True, help="dataset folder: data/shapes or data/VOCdevkit")
-    parser.add_argument("--out", required=True, help="run folder (checkpoint, log.csv, weights)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", choices=sorted(MODEL_CONFIGS),
+                       help="the network; classes, anchor scales, matching and run length fitted to the data")
+    which.add_argument("--preset", choices=sorted(presets()), help="a fixed model, classes and recipe")
+    parser.add_argument("--data", required=True, help="a VOC root or VOCdevkit folder, a COCO JSON file, a CSV "
+                        "file or a YOLO folder (python -m ssd_lib.datasets describes them)")  # fmt: skip
+    parser.add_argument("--out", required=True, help="run folder (checkpoint, logs, model.json, weights)")
+    parser.add_argument("--classes", help="class names in label order, comma-separated (default: discovered)")
+    parser.add_argument("--train-split", help="training split (default: trainval or train)")
+    parser.add_argument("--val-split", help="validation split (default: test or val; 'none' for none)")
+    parser.add_argument("--time-budget", type=float, default=10.0,
+                        help="--model: minutes of training to aim for when choosing the epochs (default 10)")
     parser.add_argument("--width-multiplier", type=float, help="small model only: channel factor")
-    parser.add_argument("--vgg16-imagenet", action="store_true", help="VGG16 presets: start from ImageNet weights")
+    parser.add_argument("--vgg16-imagenet", action="store_true", help="VGG16 models: start from ImageNet weights")
     parser.add_argument("--weights", help="SSD300 presets: start from pretrained weights: torchvision-coco, "
                         "ssd-keras-voc, a model converted into data/models, or a .pth/.h5 file (their anchors; "
                         "the class heads start afresh when the classes differ)")  # fmt: skip
     parser.add_argument("--max-train-images", type=int, help="use only the first N training images")
     parser.add_argument("--max-val-images", type=int, help="use only the first N validation images")
     parser.add_argument("--workers", type=int, default=1, help="data loading threads")
-    parser.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None,
-                        help="TensorBoard logs (default: if the tensorboard package is installed)")  # fmt: skip
+    parser.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
+                        help="TensorBoard logs in RUN/tensorboard (default: on)")  # fmt: skip
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
     _add_recipe_flags(parser)
     parser.add_argument("--overwrite", action="store_true",
-                        help="when --out holds another run, move it aside (OUT.replaced-N) and start afresh")
-    arguments = parser.parse_args(argv)
+                        help="when --out holds a run, move it aside (OUT.replaced-N) and start afresh")
+    return parser
+
+
+def _overrides(arguments) -> dict:
+    return {field.name: getattr(arguments, field.name) for field in dataclasses.fields(Recipe)
+            if getattr(arguments, field.name) is not None}  # fmt: skip
+
+
+def parse_arguments(argv=None):
+    """The parsed arguments, with the preset's recipe and the flags' overrides for ``--preset``.
+
+    Returns:
+        ``(arguments, preset or None, recipe or None)``: with ``--model`` the recipe is fitted
+        to the data later (:func:`fitted_run`).
+
+    Raises:
+        ValueError: a recipe flag with an invalid value (names the field).
+    """
+    arguments = _build_parser().parse_args(argv)
     _check_counts(arguments)
-    preset = known[arguments.preset]
-    overrides = {field.name: getattr(arguments, field.name) for field in dataclasses.fields(Recipe)
-                 if getattr(arguments, field.name) is not None}  # fmt: skip
-    return arguments, preset, preset.recipe.replace(**overrides)
+    if arguments.preset is None:
+        return arguments, None, None
+    preset = presets()[arguments.preset]
+    return arguments, preset, preset.recipe.replace(**_overrides(arguments))
+
+
+def read_splits(arguments, classes):
+    """``(training records, validation records or [], classes)`` of ``--data`` and the split flags.
+
+    Raises:
+        ValueError: an unknown layout, split or class, an empty split (names the dataset).
+    """
+    source = open_dataset(arguments.data)
+    train_split, val_split = source.default_splits()
+    train_split = arguments.train_split or train_split
+    val_split = arguments.val_split or val_split
+    if val_split == "none":
+        val_split = None
+    classes = classes or source.discover_classes()
+    logger.info("%s: %s dataset, training split %r, validation split %r, classes %s", source.path,
+                source.format, train_split, val_split, ", ".join(classes))  # fmt: skip
+    train_records = source.records(train_split, classes)[: arguments.max_train_images]
+    val_records = source.records(val_split, classes)[: arguments.max_val_images] if val_split else []
+    if not val_records:
+        logger.warning("%s: no validation split; the run reports no mAP (give --val-split)", source.path)
+    return train_records, val_records, tuple(classes)
+
+
+def fitted_run(arguments, train_records, classes):
+    """``(config, recipe, width multiplier, the DatasetFit)`` of ``--model``, fitted to ``train_records``.
+
+    The recipe: Adam at 1e-2 (small, with BatchNorm) or SGD at 1e-3 (VGG16), one epoch of
+    warm-up then cosine decay, zoom-out up to 2x and random crops, the fitted matching, batch
+    and epochs; recipe flags override it.
+    """
+    config = dataclasses.replace(MODEL_CONFIGS[arguments.model], n_classes=len(classes), class_names=classes)
+    fit = fit_to_dataset(config, train_records, SECONDS_PER_IMAGE[arguments.model], arguments.time_budget * 60)
+    small = arguments.model == "small"
+    recipe = Recipe(epochs=fit.epochs, batch_size=fit.batch_size, optimizer="adam" if small else "sgd",
+                    learning_rate=1e-2 if small else 1e-3, schedule="cosine", warmup_epochs=1.0,
+                    weight_decay=5e-4, map_every=max(fit.epochs // 4, 1), expand_max_ratio=2.0, crop=True,
+                    pos_iou_threshold=fit.pos_iou_threshold, neg_iou_limit=min(fit.pos_iou_threshold, 0.4),
+                    jit="on" if small else "auto").replace(**_overrides(arguments))  # fmt: skip
+    width = (arguments.width_multiplier or SMALL_WIDTH) if small else arguments.width_multiplier
+    return dataclasses.replace(config, scales=fit.scales), recipe, width, fit
 
 
 def _pretrained_builder(arguments, preset):
@@ -82,9 +163,10 @@ def _pretrained_builder(arguments, preset):
     from .vgg_ssd import build_ssd300
     from .pretrained import finetuning_builder
 
-    if preset.build is not build_ssd300:
-        raise ValueError(f"--weights: the pretrained weights are SSD300s; preset {arguments.preset!r} is not "
-                         "(use ssd300_voc or ssd300_shapes)")  # fmt: skip
+    if preset is None or preset.build is not build_ssd300:
+        given = f"preset {arguments.preset!r}" if preset is not None else f"--model {arguments.model}"
+        raise ValueError(f"--weights: the pretrained weights are SSD300s; {given} is not (use --preset "
+                         "ssd300_voc or ssd300_shapes)")  # fmt: skip
     if arguments.vgg16_imagenet:
         raise ValueError("--weights and --vgg16-imagenet: choose one starting point")
     return finetuning_builder(arguments.weights, preset.config)
@@ -99,29 +181,60 @@ def _check_counts(arguments) -> None:
             raise ValueError(f"--{flag.replace('_', '-')} must be a positive {kind}, got {value}")
 
 
+def _prepare_run_folder(arguments) -> None:
+    """Check ``--out``; with ``--overwrite`` move a run it holds aside (nothing is deleted), so that
+    ``model.json`` and ``train.log`` start afresh with the new run."""
+    out = check_run_folder(arguments.out)
+    if arguments.overwrite and ((out / SETTINGS_FILE).exists() or (out / MODEL_FILE).exists()):
+        moved = move_aside(out)
+        out.mkdir()
+        logger.info("%s held a run: moved it to %s", out, moved)
+
+
+def _preprocess_of(model) -> dict:
+    """The :class:`~ssd_lib.model_layers.Preprocess` settings of a built model (its input convention)."""
+    settings = model.get_layer("preprocess").get_config()
+    return {name: settings[name] for name in ("mean", "scale", "to_bgr")}
+
+
 def main(argv=None) -> int:
-    """Entry point of ``python -m ssd_lib.train``; returns the exit status (1 with one
-    ``error:`` line for bad settings or data)."""
+    """Entry point of ``python -m ssd_lib.train`` and ``ssd-train``; returns the exit status (1
+    with one ``error:`` line for bad settings or data)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("ssd_lib").setLevel(logging.INFO)  # the status lines, also into train.log
     try:
         arguments, preset, recipe = parse_arguments(argv)
-    except ValueError as error:
+        classes = tuple(name.strip() for name in arguments.classes.split(",")) if arguments.classes else None
+        if preset is not None:
+            if classes is not None and classes != tuple(preset.config.class_names):
+                raise ValueError(f"--classes: the preset {arguments.preset} has the classes "
+                                 f"{', '.join(preset.config.class_names)}; use --model for others")  # fmt: skip
+            train_records, val_records, classes = read_splits(arguments, preset.config.class_names)
+            config, model_name = preset.config, model_name_of(preset.build)
+            width = arguments.width_multiplier or preset.width_multiplier
+            fit = None
+            if arguments.weights:
+                config, build_pretrained = _pretrained_builder(arguments, preset)
+        else:
+            if arguments.weights:
+                _pretrained_builder(arguments, preset)  # refuses: SSD300 presets only
+            train_records, val_records, classes = read_splits(arguments, classes)
+            config, recipe, width, fit = fitted_run(arguments, train_records, classes)
+            model_name = arguments.model
+    except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     keras.utils.set_random_seed(recipe.seed)
-    config = preset.config
-    if arguments.weights:
-        try:
-            config, build_pretrained = _pretrained_builder(arguments, preset)
-        except (ValueError, FileNotFoundError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+    build_options = {} if width is None else {"width_multiplier": width}
     devices = configure_devices(recipe.precision)
-    print(f"{arguments.preset}: {devices.describe()}")
+    logger.info("%s: %s", arguments.model or arguments.preset, devices.describe())
 
     def build():
-        if arguments.weights:
-            return build_pretrained(recipe.weight_decay)
-        model = preset.build_model(recipe.weight_decay, arguments.width_multiplier)
+        if arguments.weights:  # model.json records the weights' input convention
+            model = build_pretrained(recipe.weight_decay)
+            write_model_file(arguments.out, model_name, config, {"preprocess": _preprocess_of(model)})
+            return model
+        model = MODEL_BUILDERS[model_name](config, l2_regularization=recipe.weight_decay, **build_options)
         if arguments.vgg16_imagenet:
             from .vgg16_imagenet import load_vgg16_imagenet
 
@@ -131,15 +244,35 @@ def main(argv=None) -> int:
     options = RunOptions(devices=devices, workers=arguments.workers, tensorboard=arguments.tensorboard,
                          verbose=arguments.verbose, overwrite=arguments.overwrite)  # fmt: skip
     command = "python -m ssd_lib.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    log_file = None
     try:
-        train_records, val_records = load_splits(arguments.data, config.class_names)
-        train_and_evaluate(build, config, train_records[: arguments.max_train_images],
-                           val_records[: arguments.max_val_images], arguments.out, recipe, options,
-                           command=command)  # fmt: skip
-    except (TrainingDivergedError, RunFolderError, ValueError, ImportError) as error:
+        _prepare_run_folder(arguments)
+        if not arguments.weights:
+            write_model_file(arguments.out, model_name, config, build_options)
+        log_file = _log_to(Path(arguments.out) / LOG_FILE)
+        logger.info("%s", command)
+        if fit is not None:
+            logger.info("fitted to the data: %s", fit.describe())
+        train_and_evaluate(build, config, list(train_records) * (fit.repeats if fit else 1), val_records,
+                           arguments.out, recipe, options, command=command)  # fmt: skip
+    except (TrainingDivergedError, RunFolderError, ValueError, ImportError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        if log_file is not None:
+            logging.getLogger("ssd_lib").removeHandler(log_file)
+            log_file.close()
     return 0
+
+
+def _log_to(path: Path) -> logging.Handler:
+    """Copy the library's log records (loggers ``ssd_lib.*``) into ``path``, with times."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger("ssd_lib").addHandler(handler)
+    return handler
 
 
 if __name__ == "__main__":

@@ -365,7 +365,7 @@ def test_predict_maps_boxes_to_each_image_pixels():
 
 # ------------------------------------------------------------------------------ the shipped model
 def test_shipped_small_model_reaches_the_required_map(tmp_path):
-    """The weights in data/models reach mAP@0.5 >= 0.85 (VOC07 11-point) on the 500 shapes
+    """The weights in ssd_lib/shipped_models reach mAP@0.5 >= 0.85 (VOC07 11-point) on the 500 shapes
     validation images, regenerated from their seed, and the figure recorded beside them."""
     from ssd_lib.datasets import load_image, make_shapes_dataset, parse_voc
     from ssd_lib.metrics import evaluate

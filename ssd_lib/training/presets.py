@@ -4,7 +4,7 @@
 
 - ``ssd300_voc``, ``ssd512_voc``: the paper's networks and recipe on Pascal VOC;
 - ``ssd300_shapes``: SSD300 with the paper's recipe shortened to the synthetic shapes data;
-- ``small_shapes``: the small CPU model and the recipe of the model shipped in ``data/models``.
+- ``small_shapes``: the small CPU model and the recipe of the model shipped in ``ssd_lib/shipped_models``.
 
 Explained in notebooks/08_train_ssd300.ipynb.
 """
@@ -90,7 +90,7 @@ def presets() -> dict[str, Preset]:
         # safe; 3e-3 was far from converged in 24 epochs) with warm-up and cosine decay, XLA, no
         # zoom augmentation (the validation shapes have the training size distribution), matching
         # at IoU 0.4 (small and thin boxes rarely reach 0.5 with any anchor); the recipe of the
-        # model shipped in data/models (see small_ssd_shapes.json there).
+        # model shipped in ssd_lib/shipped_models (see small_ssd_shapes.json there).
         "small_shapes": Preset(SSD_SMALL_SHAPES, build_small_ssd,
                                Recipe(batch_size=32, optimizer="adam", learning_rate=1e-2, schedule="cosine",
                                       warmup_epochs=1.0, epochs=24, weight_decay=5e-4, map_every=8,

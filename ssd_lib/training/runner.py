@@ -17,8 +17,6 @@ from pathlib import Path
 
 from ..augment import RandomExpand, SSDAugmentation
 from ..config import SSDConfig
-from ..datasets import load_image
-from ..datasets.records import progress
 from ..encoder import SSDEncoder
 from ..inference import predict
 from ..metrics import evaluate
@@ -59,8 +57,8 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     Besides what :func:`~ssd_lib.training.loop.train` writes, the run folder gets
     ``final.weights.h5`` and ``summary.json``: the ``command``, wall and CPU seconds of this
     call and of the whole run, the epochs and the validation mAP (VOC07 11-point and
-    all-point; ``null`` without validation images). The per-class tables and the summary are
-    printed; loading the validation images shows a progress bar on a terminal.
+    all-point; ``null`` without validation images). The per-class tables and the summary are logged
+    (logger ``ssd_lib.training.runner``); predicting the validation images shows a progress bar.
 
     Args:
         build: a function without arguments that builds the model.
@@ -87,7 +85,7 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     train_data = make_training_data(train_records, config, recipe, options.workers)
     steps_per_epoch = recipe.steps_per_epoch or len(train_data)
     epochs = recipe.epochs_for(steps_per_epoch)
-    print(f"{len(train_records)} training images, {len(val_records)} validation images, {epochs} epochs of "
+    logger.info(f"{len(train_records)} training images, {len(val_records)} validation images, {epochs} epochs of "
           f"{steps_per_epoch} steps at batch {recipe.batch_size}")  # fmt: skip
     start, start_cpu = time.perf_counter(), time.process_time()
     result = train(build, config, train_data, out_dir, recipe, val_records=val_records or None, options=options)
@@ -100,19 +98,18 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
                "training_cpu_seconds": round(sum(row.get("cpu_seconds", 0.0) for row in result.log), 1),
                "cpu_count": os.cpu_count(),
                "epochs": result.epochs}  # fmt: skip
-    images = [load_image(record["image_path"])
-              for record in progress(val_records, description="final evaluation: loading validation images")]
-    detections = predict(result.model, images, config, batch_size=16) if images else []
+    detections = predict(result.model, [record["image_path"] for record in val_records], config, batch_size=16,
+                         progress=True) if len(val_records) else []  # fmt: skip
     for mode in ("11point", "allpoint"):
         mean_ap = None
-        if images:
+        if len(val_records):
             evaluation = evaluate(detections, val_records, n_classes=config.n_classes, mode=mode)
-            print(evaluation.table(config.class_names))
+            logger.info("%s", evaluation.table(config.class_names))
             mean_ap = float(evaluation.mean_average_precision)
         summary[f"val_mAP_{mode}"] = round(mean_ap, 4) if mean_ap is not None and math.isfinite(mean_ap) else None
     text = json.dumps(summary, indent=1, allow_nan=False)
     (out_dir / SUMMARY_FILE).write_text(text)
-    print(text)
+    logger.info("%s", text)
     return result, summary
 
 

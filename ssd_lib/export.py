@@ -29,7 +29,6 @@ onnxruntime).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -39,56 +38,14 @@ import numpy as np
 
 from .config import SSDConfig
 from .detection_layer import detection_layer
-from .small_ssd import build_small_ssd
-from .training.run_folder import CHECKPOINT_DIR, FINAL_WEIGHTS
-from .vgg_ssd import build_ssd300, build_ssd512
+from .inference import load_run
 
-__all__ = ["FORMATS", "MODEL_FILE", "MODEL_BUILDERS", "ExportError", "load_run", "deployable_model", "export_model",
-           "load_exported", "main"]  # fmt: skip
+__all__ = ["FORMATS", "ExportError", "deployable_model", "export_model", "load_exported", "main"]
 
 #: Export formats and the default file name of each (in the run folder).
 FORMATS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}
-#: The file of a run folder that says how to rebuild its model, and the architectures it can name.
-MODEL_FILE = "model.json"
-MODEL_BUILDERS = {"small": build_small_ssd, "ssd300": build_ssd300, "ssd512": build_ssd512}
-
-
 class ExportError(ValueError):
     """A run folder or an export target that cannot be used (the message names it)."""
-
-
-def load_run(run_dir) -> tuple[keras.Model, SSDConfig]:
-    """The trained model of a run folder and its configuration.
-
-    The architecture comes from ``model.json`` (``model``: a :data:`MODEL_BUILDERS` name,
-    ``width_multiplier`` for the small model, ``config``: the :class:`SSDConfig` as JSON), the
-    weights from ``final.weights.h5``, else from the last checkpoint
-    (``checkpoint/model.weights.h5``).
-
-    Raises:
-        ExportError: no such folder, no or a bad ``model.json``, or no weights.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ExportError(f"--run {run_dir}: no such run folder")
-    path = run_dir / MODEL_FILE
-    if not path.is_file():
-        raise ExportError(f"--run {run_dir}: not a training run folder (no {MODEL_FILE})")
-    try:
-        description = json.loads(path.read_text())
-        config = SSDConfig.from_dict(description["config"])
-        build = MODEL_BUILDERS[description["model"]]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise ExportError(f"{path} is not a run's model description ({error!r})") from None
-    weights = [run_dir / FINAL_WEIGHTS, run_dir / CHECKPOINT_DIR / "model.weights.h5"]
-    found = [weight for weight in weights if weight.is_file()]
-    if not found:
-        raise ExportError(f"--run {run_dir}: no weights ({weights[0].name} or {CHECKPOINT_DIR}/{weights[1].name}); "
-                          f"has the training finished an epoch?")  # fmt: skip
-    width = {} if description.get("width_multiplier") is None else {"width_multiplier": description["width_multiplier"]}
-    model = build(config, l2_regularization=0.0, **width)
-    model.load_weights(found[0])
-    return model, config
 
 
 def deployable_model(model: keras.Model, config: SSDConfig, confidence_threshold: float = 0.01,
@@ -225,7 +182,9 @@ def main(argv=None) -> int:
         out = Path(arguments.out) if arguments.out else Path(arguments.run) / FORMATS[arguments.format]
         if out.exists():
             raise ExportError(f"--out {out}: exists already; remove it or choose another path")
-        model, config = load_run(arguments.run)
+        if not Path(arguments.run).is_dir():
+            raise ExportError(f"--run {arguments.run}: no such run folder")
+        model, config, _ = load_run(arguments.run)
         deployable = deployable_model(model, config, arguments.confidence, arguments.iou, arguments.top_k)
         export_model(deployable, out, arguments.format)
     except (ValueError, ImportError) as error:

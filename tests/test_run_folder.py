@@ -186,7 +186,8 @@ def test_optimizer_state_is_stored_once_without_the_learning_rate(two_checkpoint
     with h5py.File(two_checkpoints / "checkpoint" / checkpoint.WEIGHTS_FILE) as weights:
         assert "optimizer" not in weights
     state = json.loads((two_checkpoints / "checkpoint" / checkpoint.STATE_FILE).read_text())
-    assert "adam/iteration" in state["optimizer_variables"]
+    # Keras numbers optimizers created earlier in the process (adam, adam_1, ...): match the variable.
+    assert any(path.endswith("/iteration") for path in state["optimizer_variables"])
     assert not any(path.endswith("learning_rate") for path in state["optimizer_variables"])
     model = tiny_model()
     model.optimizer.learning_rate.assign(0.5)  # the resuming run's learning rate stays

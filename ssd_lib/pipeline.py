@@ -18,6 +18,7 @@ Explained in notebooks/07_data_pipeline.ipynb.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -28,11 +29,11 @@ import numpy as np
 from .augment import SSDAugmentation, render, resize, resize_plan
 from .config import SSDConfig
 from .datasets import ImageReadError, load_image
-from .encoder import SSDEncoder
+from .encoder import NEUTRAL, SSDEncoder
 from .jpeg import EncodedJpeg, read_jpeg
 from .photometric import PHOTOMETRIC_PARAMETERS, photometric_parameters
 
-__all__ = ["DetectionDataset", "default_workers", "open_image"]
+__all__ = ["DetectionDataset", "Shard", "default_workers", "open_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,32 @@ def open_image(path):
     return jpeg if jpeg is not None else load_image(path)  # load_image names a bad file
 
 
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """Which part of every batch this process loads, for data parallelism over processes.
+
+    Every process walks the same sample order; global batch ``i`` (``batch_size`` records) is
+    cut into ``count`` equal parts and process ``index`` loads part ``index``. All processes thus
+    have the same number of batches per epoch.
+
+    Attributes:
+        index, count: this process and the number of processes (``jax.process_index()``,
+            ``jax.process_count()``).
+        pad_last_batch: fill the epoch's last, short batch up to full size with records from the
+            epoch's start whose anchors are all neutral (:data:`ssd_lib.encoder.NEUTRAL`): they
+            count neither in the loss nor as positives. Needed when the batch is split over
+            devices.
+    """
+
+    index: int = 0
+    count: int = 1
+    pad_last_batch: bool = False
+
+    def __post_init__(self):
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"Shard: index must be in 0..count-1, got index {self.index} of count {self.count}")
+
+
 class DetectionDataset(keras.utils.PyDataset):
     """Batches of augmented, encoded detection samples for ``model.fit`` / ``evaluate``.
 
@@ -69,7 +96,8 @@ class DetectionDataset(keras.utils.PyDataset):
             ``(k, 4)`` pixel corners, ``labels`` ``(k,)`` in 1..n_classes and optionally
             ``difficult`` ``(k,)``.
         config: the :class:`~ssd_lib.config.SSDConfig` (input size, classes, anchors).
-        batch_size: images per batch; the last batch of an epoch may be smaller.
+        batch_size: images per batch (over all processes); the last batch of an epoch may be
+            smaller, unless ``shard.pad_last_batch``.
         augment: apply the SSD training augmentation; ``False`` only resizes (validation).
         shuffle: draw a new sample order every epoch (from ``seed`` and the epoch number).
         seed: seed of the order and of the augmentation.
@@ -89,6 +117,8 @@ class DetectionDataset(keras.utils.PyDataset):
             out of the batch.
         photometric_on_device: leave the colour distortion to the accelerator: batches carry
             the drawn parameters instead (train ``ssd_lib.photometric.with_photometric_distortion(model)``).
+        shard: this process's part of each batch and the last batch's padding (:class:`Shard`);
+            ``batch_size`` is the global batch, each process loads ``batch_size / shard.count``.
         workers: loader threads while ``model.fit`` runs; default :func:`default_workers`.
         use_multiprocessing, max_queue_size: as in ``keras.utils.PyDataset``.
 
@@ -107,8 +137,9 @@ class DetectionDataset(keras.utils.PyDataset):
     def __init__(self, records, config: SSDConfig, batch_size: int = 32, augment: bool = True,
                  shuffle: bool = True, seed: int = 0, encoder: SSDEncoder | None = None,
                  augmentation: SSDAugmentation | None = None, annotations: bool = False,
-                 on_error: str = "raise", photometric_on_device: bool = False, workers: int | None = None,
-                 use_multiprocessing: bool = False, max_queue_size: int = 10):  # fmt: skip
+                 on_error: str = "raise", photometric_on_device: bool = False, shard: Shard = Shard(),
+                 workers: int | None = None, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10):  # fmt: skip
         workers = default_workers() if workers is None else workers
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         self.source = getattr(records, "source", "") or "records"
@@ -121,8 +152,16 @@ class DetectionDataset(keras.utils.PyDataset):
         self._warned: set[int] = set()  # records already named in a skip warning
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DetectionDataset: batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size % shard.count:
+            raise ValueError(f"DetectionDataset: batch_size {batch_size} (the global batch) does not divide "
+                             f"among {shard.count} processes")  # fmt: skip
+        if shard.count > 1 and not shard.pad_last_batch:
+            raise ValueError("DetectionDataset: several processes need equal batches; use Shard(pad_last_batch=True)")
+        if annotations and shard.pad_last_batch:
+            raise ValueError("DetectionDataset: annotations=True does not pad (evaluate every image once)")
         self.config = config
         self.batch_size = batch_size
+        self.shard = shard
         self.shuffle = shuffle
         self.seed = int(seed)
         self.annotations = annotations
@@ -156,11 +195,23 @@ class DetectionDataset(keras.utils.PyDataset):
         self.epoch = int(epoch)
         self._order = self._sample_order(self.epoch)
 
-    def record_indices(self, index: int) -> np.ndarray:
-        """The record indices of batch ``index`` in the current epoch."""
+    @property
+    def local_batch_size(self) -> int:
+        """Images per batch of this process: ``batch_size / shard.count``."""
+        return self.batch_size // self.shard.count
+
+    def _first_position(self, index: int) -> int:
+        """Position in the epoch's order of this process's first record of batch ``index``."""
         if not 0 <= index < len(self):
             raise IndexError(f"DetectionDataset: batch index {index} out of range 0..{len(self) - 1}")
-        return self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        return index * self.batch_size + self.shard.index * self.local_batch_size
+
+    def record_indices(self, index: int) -> np.ndarray:
+        """The record indices of this process's part of batch ``index`` in the current epoch
+        (without padding; unreadable images skipped with ``on_error="skip"`` are replaced later)."""
+        first = self._first_position(index)
+        end = min((index + 1) * self.batch_size, first + self.local_batch_size)
+        return self._order[first:end]
 
     def load_sample(self, record_index: int):
         """Load, augment (or resize) one record as the current epoch does, colour distortion
@@ -243,14 +294,18 @@ class DetectionDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         """Batch ``index`` of the current epoch: ``(images, y_true)`` (or ``(images,
         annotations)``); see the class docstring."""
-        first, size = index * self.batch_size, len(self.record_indices(index))
+        first, n_real = self._first_position(index), len(self.record_indices(index))
+        # Padding (shard.pad_last_batch): the short last batch takes records from the epoch's
+        # start again; their anchors become neutral below.
+        size = self.local_batch_size if self.shard.pad_last_batch else n_real
         height, width = self.config.image_height, self.config.image_width
         images = np.empty((size, height, width, 3), dtype=np.uint8)
         photometric = np.empty((size, PHOTOMETRIC_PARAMETERS), np.float32) if self.photometric_on_device else None
         targets = []
         for offset in range(size):
             position = len(targets)
-            sample = self._sample(first + offset, color=photometric is None, out=images[position])
+            start = first + offset if offset < n_real else offset - n_real  # padding: from the start
+            sample = self._sample(start, color=photometric is None, out=images[position])
             if sample is None:
                 continue
             record_index, plan = sample
@@ -266,4 +321,7 @@ class DetectionDataset(keras.utils.PyDataset):
         inputs = images if photometric is None else {"images": images, "photometric": photometric[: len(targets)]}
         if self.annotations:
             return inputs, targets
-        return inputs, self.encoder(targets)
+        y_true = self.encoder(targets)
+        y_true[n_real:, :, 0] = NEUTRAL  # padding: no anchor counts in the loss or as a positive
+        y_true[n_real:, :, 1:] = 0.0
+        return inputs, y_true

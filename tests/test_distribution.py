@@ -1,0 +1,94 @@
+"""Data parallelism on CPU stand-ins: 2 virtual JAX devices (XLA_FLAGS) compute the same steps as
+one device, the last, short batch included; bad cluster settings name the flag."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ssd_lib.distribution import Cluster
+
+REPO = Path(__file__).resolve().parents[1]
+JAX_MISSING = importlib.util.find_spec("jax") is None
+
+# One device, then DataParallel over two virtual CPU devices: the same small SSD (BatchNorm
+# included), the same two SGD steps on 4 + 1 images (the last batch padded to 4), compared.
+TWO_DEVICES = textwrap.dedent(
+    """
+    import json, sys
+    import keras, numpy as np
+    from ssd_lib import distribution
+    from ssd_lib.config import SSDConfig
+    from ssd_lib.datasets import make_shapes_dataset, parse_voc
+    from ssd_lib.config import SHAPES_CLASSES
+    from ssd_lib.losses import SSDLoss
+    from ssd_lib.models import build_small_ssd
+    from ssd_lib.pipeline import DetectionDataset, Shard
+
+    config = SSDConfig(image_height=32, image_width=32, n_classes=len(SHAPES_CLASSES), feature_map_sizes=(4, 2),
+                       aspect_ratios=((1.0, 2.0, 0.5),) * 2, scales=(0.3, 0.6, 0.9), class_names=SHAPES_CLASSES)
+    root = make_shapes_dataset(sys.argv[1], n_train=5, n_val=0, seed=0, image_size=64)
+    records = parse_voc(root, "train", SHAPES_CLASSES)
+
+    def two_steps():
+        keras.utils.set_random_seed(0)
+        model = build_small_ssd(config, width_multiplier=0.5)
+        model.compile(keras.optimizers.SGD(0.05, momentum=0.9), SSDLoss(config=config), jit_compile=True)
+        data = DetectionDataset(records, config, batch_size=4, seed=0, workers=1, shard=distribution.process_shard())
+        losses = [float(model.train_on_batch(*data[index])) for index in range(len(data))]
+        return losses, [keras.ops.convert_to_numpy(weight) for weight in model.weights]
+
+    assert distribution.device_count() == 2
+    one_losses, one_weights = two_steps()  # no distribution set yet: one device
+    assert distribution.use_all_devices() is not None
+    two_losses, two_weights = two_steps()
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(one_weights, two_weights))
+    print(json.dumps({"one": one_losses, "two": two_losses, "weight_difference": difference,
+                      "shard": repr(distribution.process_shard())}))
+    """
+)
+
+
+def jax_environment(devices: int = 1) -> dict:
+    """JAX on ``devices`` virtual CPU devices; XLA without LLVM optimisations, which makes the
+    compilations of these tiny models several times faster (the results do not change)."""
+    flags = f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0"
+    return dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu", XLA_FLAGS=flags,
+                TF_CPP_MIN_LOG_LEVEL="3")  # fmt: skip
+
+
+def run_python(code: str, *args, devices: int = 1, timeout: int = 300) -> subprocess.CompletedProcess:
+    environment = jax_environment(devices)
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=environment, capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+@pytest.mark.skipif(JAX_MISSING, reason="jax is not installed (pip install jax)")
+def test_two_devices_take_the_same_steps_as_one(tmp_path):
+    completed = run_python(TWO_DEVICES, tmp_path / "shapes", devices=2)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert len(result["one"]) == 2  # 4 images, then 1 image padded to 4
+    assert result["one"] == pytest.approx(result["two"], rel=1e-5)
+    assert result["weight_difference"] < 1e-5
+    assert "pad_last_batch=True" in result["shard"]
+
+
+def test_partial_cluster_settings_name_the_missing_flag(monkeypatch):
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    monkeypatch.delenv("JAX_COORDINATOR_ADDRESS", raising=False)
+    assert not Cluster().requested
+    with pytest.raises(ValueError, match="needs --process-id too"):
+        Cluster("127.0.0.1:1234", 2)
+    with pytest.raises(ValueError, match="--process-id must be in 0..1"):
+        Cluster("127.0.0.1:1234", 2, 2)
+    with pytest.raises(ValueError, match="--num-processes must be >= 1"):
+        Cluster("127.0.0.1:1234", 0, 0)
+    assert Cluster("127.0.0.1:1234", 2, 1).requested
+    monkeypatch.setenv("SLURM_NTASKS", "4")  # srun: JAX reads the rest from SLURM
+    assert Cluster().requested and Cluster(num_processes=4).requested

@@ -19,6 +19,7 @@ Explained in README.md, "Scaling out".
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -27,8 +28,9 @@ import numpy as np
 
 from .pipeline import Shard
 
-__all__ = ["Cluster", "initialize_cluster", "use_all_devices", "device_count", "process_shard", "is_chief",
-           "agree", "check_global_batch"]  # fmt: skip
+__all__ = ["Cluster", "initialize_cluster", "use_all_devices", "device_count", "process_count", "process_index",
+           "devices_in_use", "local_only", "process_shard", "is_chief", "agree", "barrier",
+           "check_global_batch"]  # fmt: skip
 
 #: Seconds without a heartbeat after which JAX declares a process dead and ends the others
 #: (JAX's default is 100).
@@ -106,6 +108,30 @@ def device_count() -> int:
     return len(keras.distribution.list_devices())
 
 
+def process_count() -> int:
+    """Processes of the run (JAX multi-process), 1 otherwise."""
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+
+    return jax.process_count()
+
+
+def process_index() -> int:
+    """This process's number (0 writes the run folder)."""
+    if keras.backend.backend() != "jax":
+        return 0
+    import jax
+
+    return jax.process_index()
+
+
+def devices_in_use() -> int:
+    """Devices the current ``keras.distribution`` splits a batch over (1 without one)."""
+    current = keras.distribution.distribution()
+    return 1 if current is None else int(np.prod(current.device_mesh.shape))
+
+
 def use_all_devices():
     """Set ``keras.distribution.DataParallel`` over every device of every process (JAX, more than
     one device); returns it, or ``None`` (one device: nothing to distribute). Each process loads its
@@ -117,23 +143,28 @@ def use_all_devices():
     return distribution
 
 
+@contextlib.contextmanager
+def local_only():
+    """A block that one process runs alone (process 0 writing a checkpoint): Keras variables
+    created inside (saving makes some) stay on this process. Under a multi-process distribution,
+    creating a variable is a collective step that every process would have to join."""
+    current = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(current)
+
+
 def process_shard() -> Shard:
     """This process's part of every batch; the last batch is padded when the batch is split over
     several devices (they need equal parts)."""
-    if keras.backend.backend() != "jax":
-        return Shard()
-    import jax
-
-    return Shard(jax.process_index(), jax.process_count(), pad_last_batch=device_count() > 1)
+    return Shard(process_index(), process_count(), pad_last_batch=device_count() > 1)
 
 
 def is_chief() -> bool:
     """Whether this process writes the run folder (process 0, or the only one)."""
-    if keras.backend.backend() != "jax":
-        return True
-    import jax
-
-    return jax.process_index() == 0
+    return process_index() == 0
 
 
 def agree(value: int, what: str) -> int:
@@ -142,19 +173,23 @@ def agree(value: int, what: str) -> int:
     Raises:
         ValueError: process 0 has another value (names ``what``, both values and this process).
     """
-    if keras.backend.backend() != "jax":
-        return value
-    import jax
-
-    if jax.process_count() == 1:
+    if process_count() == 1:
         return value
     from jax.experimental import multihost_utils
 
     chief = int(multihost_utils.broadcast_one_to_all(np.int32(value)))
     if chief != value:
-        raise ValueError(f"process {jax.process_index()} has {what} {value} but process 0 has {chief}; "
+        raise ValueError(f"process {process_index()} has {what} {value} but process 0 has {chief}; "
                          "all processes must see the same run folder (a shared --out)")  # fmt: skip
     return value
+
+
+def barrier(name: str) -> None:
+    """Wait until every process gets here (nothing to wait for in a single process)."""
+    if process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def check_global_batch(batch_size: int) -> None:

@@ -1,17 +1,22 @@
 """Data parallelism on CPU stand-ins: 2 virtual JAX devices (XLA_FLAGS) compute the same steps as
-one device, the last, short batch included; bad cluster settings name the flag."""
+one device, the last, short batch included; two processes on 127.0.0.1 train one run folder,
+resume together and stop together; bad cluster settings name the flag."""
 
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from ssd_lib.datasets import make_shapes_dataset
 from ssd_lib.distribution import Cluster
+from ssd_lib.training import read_log
 
 REPO = Path(__file__).resolve().parents[1]
 JAX_MISSING = importlib.util.find_spec("jax") is None
@@ -54,12 +59,17 @@ TWO_DEVICES = textwrap.dedent(
 )
 
 
-def jax_environment(devices: int = 1) -> dict:
+def jax_environment(devices: int = 1, cache=None) -> dict:
     """JAX on ``devices`` virtual CPU devices; XLA without LLVM optimisations, which makes the
-    compilations of these tiny models several times faster (the results do not change)."""
+    compilations of these tiny models several times faster (the results do not change), and
+    compiled programs kept in ``cache`` (a folder) for the next process that needs them."""
     flags = f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0"
-    return dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu", XLA_FLAGS=flags,
-                TF_CPP_MIN_LOG_LEVEL="3")  # fmt: skip
+    environment = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu", XLA_FLAGS=flags,
+                       TF_CPP_MIN_LOG_LEVEL="3")  # fmt: skip
+    if cache is not None:
+        environment.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                           JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")  # fmt: skip
+    return environment
 
 
 def run_python(code: str, *args, devices: int = 1, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -92,3 +102,47 @@ def test_partial_cluster_settings_name_the_missing_flag(monkeypatch):
     assert Cluster("127.0.0.1:1234", 2, 1).requested
     monkeypatch.setenv("SLURM_NTASKS", "4")  # srun: JAX reads the rest from SLURM
     assert Cluster().requested and Cluster(num_processes=4).requested
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def launch_two_processes(data, run, epochs: int) -> list[subprocess.Popen]:
+    """The README's two-machine command, both processes on this machine (127.0.0.1)."""
+    command = [sys.executable, "-m", "ssd_lib.train", "--preset", "tiny_shapes", "--data", str(data), "--out", str(run),
+               "--epochs", str(epochs), "--verbose", "2", "--no-tensorboard",
+               "--coordinator-address", f"127.0.0.1:{free_port()}", "--num-processes", "2"]  # fmt: skip
+    environment = jax_environment(cache=Path(run).parent / "jax_cache")
+    return [subprocess.Popen(command + ["--process-id", str(index)], env=environment, cwd=REPO, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for index in range(2)]  # fmt: skip
+
+
+@pytest.mark.skipif(JAX_MISSING, reason="jax is not installed (pip install jax)")
+def test_two_processes_train_resume_and_stop_together(tmp_path):
+    data, run = make_shapes_dataset(tmp_path / "shapes", n_train=6, n_val=2, seed=0, image_size=32), tmp_path / "run"
+    first = launch_two_processes(data, run, epochs=2)
+    outputs = [process.communicate(timeout=300)[0] for process in first]
+    assert [process.returncode for process in first] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert [row["epoch"] for row in read_log(run / "log.csv")] == [1, 2]  # one writer: process 0
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 2
+    assert sorted(path.name for path in run.iterdir()) == ["checkpoint", "final.weights.h5", "log.csv",
+                                                           "settings.json", "summary.json"]  # fmt: skip
+    assert "process 1 of 2" in outputs[1] and "summary" not in outputs[1]
+
+    # Both resume after epoch 2; then process 1 dies and process 0 stops soon after.
+    second = launch_two_processes(data, run, epochs=1000)
+    deadline = time.monotonic() + 240
+    while len(read_log(run / "log.csv")) < 3 and time.monotonic() < deadline and second[0].poll() is None:
+        time.sleep(0.2)
+    second[1].kill()
+    killed_at = time.monotonic()
+    survivor = second[0].communicate(timeout=120)[0]
+    stopped_after = time.monotonic() - killed_at
+    victim = second[1].communicate(timeout=30)[0]
+    assert "resuming after epoch 2 of 1000" in survivor and "resuming after epoch 2 of 1000" in victim
+    assert second[0].returncode != 0 and stopped_after < 60, survivor[-3000:]
+    # Our line when a collective fails; JAX's own when its heartbeat check ends the process first.
+    assert "error: process 0 of 2 stops" in survivor or "another task died" in survivor, survivor[-3000:]

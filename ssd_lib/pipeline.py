@@ -29,8 +29,9 @@ import numpy as np
 from .augment import SSDAugmentation, render, resize, resize_plan
 from .config import SSDConfig
 from .datasets import ImageReadError, load_image
-from .encoder import NEUTRAL, SSDEncoder
+from .encoder import SSDEncoder
 from .jpeg import EncodedJpeg, read_jpeg
+from .matching import NEUTRAL
 from .photometric import PHOTOMETRIC_PARAMETERS, photometric_parameters
 
 __all__ = ["DetectionDataset", "Shard", "default_workers", "open_image"]

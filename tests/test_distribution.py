@@ -28,16 +28,13 @@ TWO_DEVICES = textwrap.dedent(
     import json, sys
     import keras, numpy as np
     from ssd_lib import distribution
-    from ssd_lib.config import SSDConfig
-    from ssd_lib.datasets import make_shapes_dataset, parse_voc
     from ssd_lib.config import SHAPES_CLASSES
+    from ssd_lib.datasets import make_shapes_dataset, parse_voc
     from ssd_lib.losses import SSDLoss
-    from ssd_lib.models import build_small_ssd
-    from ssd_lib.pipeline import DetectionDataset, Shard
-
-    config = SSDConfig(image_height=32, image_width=32, n_classes=len(SHAPES_CLASSES), feature_map_sizes=(4, 2),
-                       aspect_ratios=((1.0, 2.0, 0.5),) * 2, scales=(0.3, 0.6, 0.9), class_names=SHAPES_CLASSES)
-    root = make_shapes_dataset(sys.argv[1], n_train=5, n_val=0, seed=0, image_size=64)
+    from ssd_lib.small_ssd import build_small_ssd
+    from ssd_lib.pipeline import DetectionDataset
+    from ssd_lib.training.presets import TINY_SHAPES as config
+    root = make_shapes_dataset(sys.argv[1], n_train=5, n_val=0, seed=0, image_size=32)
     records = parse_voc(root, "train", SHAPES_CLASSES)
 
     def two_steps():
@@ -128,8 +125,9 @@ def test_two_processes_train_resume_and_stop_together(tmp_path):
     assert [process.returncode for process in first] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert [row["epoch"] for row in read_log(run / "log.csv")] == [1, 2]  # one writer: process 0
     assert json.loads((run / "summary.json").read_text())["epochs"] == 2
-    assert sorted(path.name for path in run.iterdir()) == ["checkpoint", "final.weights.h5", "log.csv",
-                                                           "settings.json", "summary.json"]  # fmt: skip
+    names = {path.name for path in run.iterdir()}
+    assert {"checkpoint", "final.weights.h5", "log.csv", "settings.json", "summary.json"} <= names
+    assert not any(name.endswith((".tmp", ".new")) for name in names), names  # no half-written file left
     assert "process 1 of 2" in outputs[1] and "summary" not in outputs[1]
 
     # Both resume after epoch 2; then process 1 dies and process 0 stops soon after.

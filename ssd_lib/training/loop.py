@@ -24,6 +24,7 @@ Explained in notebooks/08_train_ssd300.ipynb.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 

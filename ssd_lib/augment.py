@@ -15,10 +15,10 @@ Two levels:
   :class:`RandomSampleCrop`). Composed in the original order they are the reference.
 - :class:`SSDAugmentation`, the entry point, draws the same parameters, works out the boxes
   first (:meth:`SSDAugmentation.plan`, no pixels touched) and then produces the output image in
-  one resampling step (:func:`render`): expand + crop + resize become a single Pillow resize of
+  one resampling step (:func:`render`): expand + crop + resize become a single OpenCV resize of
   the visible part of the source photo onto a mean-filled output, so the zoomed-out canvas is
-  never built and a JPEG can be decoded at reduced size (:func:`render` accepts a lazily opened
-  ``PIL.Image`` and uses its ``draft``).
+  never built and a JPEG can be decoded at reduced size (:func:`render` accepts an
+  :class:`ssd_lib.jpeg.EncodedJpeg` and decodes it with libjpeg's DCT scaling).
   The colour distortions are pointwise, so they commute with cropping and flipping; the fused
   path applies them to the output pixels that come from the photo (the canvas keeps the mean),
   which equals the original order up to interpolation rounding.
@@ -32,11 +32,13 @@ import dataclasses
 import math
 import threading
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from .boxes import iou
 from .config import IMAGENET_MEAN_RGB
+from .jpeg import EncodedJpeg, decode_jpeg
 
 __all__ = [
     "DEFAULT_MEAN",
@@ -56,6 +58,7 @@ __all__ = [
     "RandomSampleCrop",
     "AugmentationPlan",
     "resize_plan",
+    "photo_region",
     "render",
     "SSDAugmentation",
 ]
@@ -579,66 +582,89 @@ def resize_plan(width: int, height: int, boxes, labels=None, difficult=None, out
                             False, None, scaled, labels, difficult)  # fmt: skip
 
 
-def _draft(image: Image.Image, plan: AugmentationPlan) -> Image.Image:
-    """Ask a not-yet-decoded JPEG for the smallest DCT scale that keeps the output resolution."""
+def photo_region(plan: AugmentationPlan) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The output pixels the photo covers: ``(rows, columns)``, each a half-open ``(start, stop)``
+    (columns after the flip). The rest of the output is the expand canvas; where the photo's edge
+    falls inside an output pixel, that pixel is canvas (at most one pixel per side)."""
     source_width, source_height = plan.source_size
-    x0, y0, x1, y1 = plan.window
-    shrink = min((x1 - x0) / plan.output_size[0], (y1 - y0) / plan.output_size[1])
-    if shrink >= 2:
-        image.draft("RGB", (math.ceil(source_width / shrink), math.ceil(source_height / shrink)))
-    return image
-
-
-def render(image, plan: AugmentationPlan, fill=DEFAULT_MEAN) -> np.ndarray:
-    """Produce the output pixels of a plan in one resampling step.
-
-    ``image`` is the source as a uint8 array or a ``PIL.Image``; an image fresh from
-    ``Image.open`` (not yet loaded) is decoded with JPEG ``draft`` scaling when the plan
-    shrinks it at least twofold. The part of the window covered by the photo is resampled with
-    Pillow's bilinear ``resize`` (antialiased when shrinking) onto whole output pixels; the rest
-    is ``fill`` (the expand canvas). Where the photo's edge falls inside an output pixel, that
-    pixel is ``fill`` (at most one pixel per side). The colour distortion then runs in place
-    on the photo's pixels only.
-
-    Returns:
-        ``(output_height, output_width, 3)`` uint8 RGB array.
-    """
-    if isinstance(image, Image.Image):
-        if image.format == "JPEG" and getattr(image, "tile", None):  # opened, not yet decoded
-            image = _draft(image, plan)
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-    else:
-        image = Image.fromarray(_check_image(image))
-    source_width, source_height = plan.source_size
-    to_loaded = np.array([image.size[0] / source_width, image.size[1] / source_height] * 2)  # after draft
-    x0, y0, x1, y1 = np.asarray(plan.window, dtype=np.float64) * to_loaded
+    x0, y0, x1, y1 = (float(value) for value in plan.window)
     output_width, output_height = plan.output_size
     scale_x, scale_y = output_width / (x1 - x0), output_height / (y1 - y0)
-    # The photo [0, width] x [0, height] in output pixels, rounded inwards to whole pixels.
-    epsilon = 1e-6
+    epsilon = 1e-6  # rounding inwards to whole pixels, with slack for floating point
     columns = (max(0, math.ceil(-x0 * scale_x - epsilon)),
-               min(output_width, math.floor((image.size[0] - x0) * scale_x + epsilon)))  # fmt: skip
+               min(output_width, math.floor((source_width - x0) * scale_x + epsilon)))  # fmt: skip
     rows = (max(0, math.ceil(-y0 * scale_y - epsilon)),
-            min(output_height, math.floor((image.size[1] - y0) * scale_y + epsilon)))  # fmt: skip
-    box = (max(0.0, x0 + columns[0] / scale_x), max(0.0, y0 + rows[0] / scale_y),
-           min(image.size[0], x0 + columns[1] / scale_x), min(image.size[1], y0 + rows[1] / scale_y))  # fmt: skip
-    part_size = (columns[1] - columns[0], rows[1] - rows[0])
-    part = image.resize(part_size, Image.Resampling.BILINEAR, box=box) if min(part_size) > 0 else None
-    if plan.flip:  # mirror in Pillow (fast), and the photo's columns with it
-        part = part.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if part is not None else None
+            min(output_height, math.floor((source_height - y0) * scale_y + epsilon)))  # fmt: skip
+    if plan.flip:
         columns = (output_width - columns[1], output_width - columns[0])
-    if part is not None and part_size == (output_width, output_height):
-        pixels = np.array(part)  # the photo fills the output
+    return rows, columns
+
+
+def _resampled_photo(image, plan: AugmentationPlan, rows, columns) -> np.ndarray:
+    """The photo's part of the output, ``(rows, columns)`` of :func:`photo_region`: RGB uint8."""
+    x0, y0, x1, y1 = (float(value) for value in plan.window)
+    output_width, output_height = plan.output_size
+    scale_x, scale_y = output_width / (x1 - x0), output_height / (y1 - y0)
+    left = output_width - columns[1] if plan.flip else columns[0]  # before the flip
+    part_size = (columns[1] - columns[0], rows[1] - rows[0])
+    box = (x0 + left / scale_x, y0 + rows[0] / scale_y,
+           x0 + (left + part_size[0]) / scale_x, y0 + rows[1] / scale_y)  # source pixels  # fmt: skip
+    is_bgr = isinstance(image, EncodedJpeg)
+    if is_bgr:
+        source = decode_jpeg(image, min(1 / scale_x, 1 / scale_y))
+    elif isinstance(image, Image.Image):
+        source = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     else:
-        pixels = np.empty((output_height, output_width, 3), dtype=np.uint8)
-        pixels[...] = np.rint(np.asarray(fill, dtype=np.float32)).astype(np.uint8)
-        if part is not None:
-            pixels[rows[0] : rows[1], columns[0] : columns[1]] = np.asarray(part)
-    if plan.color is not None and part is not None:
-        # Pointwise, so the same as distorting the photo before expand/crop; the canvas keeps
-        # the mean.
-        _distort_in_place(pixels[rows[0] : rows[1], columns[0] : columns[1]], plan.color)
+        source = np.ascontiguousarray(_check_image(image))
+    # The box in the decoded pixels, to whole pixels (a DCT-scaled decode may make it fractional:
+    # then the photo moves by at most half an output pixel).
+    to_x, to_y = source.shape[1] / plan.source_size[0], source.shape[0] / plan.source_size[1]
+    left, right = (min(max(round(value * to_x), 0), source.shape[1]) for value in (box[0], box[2]))
+    top, bottom = (min(max(round(value * to_y), 0), source.shape[0]) for value in (box[1], box[3]))
+    region = source[top : max(bottom, top + 1), left : max(right, left + 1)]
+    # Bilinear, or an area average where it still shrinks twofold (no aliasing).
+    shrinking = min(region.shape[1] / part_size[0], region.shape[0] / part_size[1]) >= 2
+    part = cv2.resize(region, part_size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    if plan.flip:
+        part = cv2.flip(part, 1)
+    return cv2.cvtColor(part, cv2.COLOR_BGR2RGB) if is_bgr else part
+
+
+def render(image, plan: AugmentationPlan, fill=DEFAULT_MEAN, color: bool = True, out=None) -> np.ndarray:
+    """Produce the output pixels of a plan in one resampling step.
+
+    ``image`` is the source as a uint8 RGB array, a ``PIL.Image`` or an
+    :class:`ssd_lib.jpeg.EncodedJpeg` (decoded here, at 1/2, 1/4 or 1/8 of its size when the plan
+    shrinks it that much). The part of the window the photo covers (:func:`photo_region`) is
+    resampled with OpenCV, bilinear (an area average where it still shrinks twofold or more); the
+    rest is ``fill`` (the expand canvas). The colour distortion then runs in place on the photo's
+    pixels only; ``color=False`` leaves it out (the training pipeline applies it on the
+    accelerator, :mod:`ssd_lib.photometric`).
+
+    Args:
+        out: optional ``(output_height, output_width, 3)`` uint8 array to write into (e.g. a
+            slot of a batch), instead of a new array.
+
+    Returns:
+        ``(output_height, output_width, 3)`` uint8 RGB array (``out`` if given).
+    """
+    rows, columns = photo_region(plan)
+    output_width, output_height = plan.output_size
+    pixels = np.empty((output_height, output_width, 3), np.uint8) if out is None else out
+    covered = rows[1] > rows[0] and columns[1] > columns[0]
+    if not covered:
+        rows = columns = (0, 0)
+    canvas = np.rint(np.asarray(fill, dtype=np.float32)).astype(np.uint8)
+    for band in (pixels[: rows[0]], pixels[rows[1] :], pixels[rows[0] : rows[1], : columns[0]],
+                 pixels[rows[0] : rows[1], columns[1] :]):  # fmt: skip
+        band[...] = canvas  # the expand canvas around the photo (nothing when it fills the output)
+    if covered:
+        photo = pixels[rows[0] : rows[1], columns[0] : columns[1]]
+        photo[...] = _resampled_photo(image, plan, rows, columns)
+        if color and plan.color is not None:
+            # Pointwise, so the same as distorting the photo before expand/crop; the canvas
+            # keeps the mean.
+            _distort_in_place(photo, plan.color)
     return pixels
 
 

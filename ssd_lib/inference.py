@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from . import distribution
 from .augment import resize
 from .config import SSDConfig
 from .datasets import load_image
@@ -122,10 +123,12 @@ def predict_prepared(model: keras.Model, inputs: np.ndarray, sizes: np.ndarray, 
         raise ValueError(f"predict: batch_size must be a positive integer, got {batch_size!r}")
     _check_model_fits(model, config)
     detections = []
+    devices = distribution.devices_in_use()  # a batch split over devices must divide among them
     starts = range(0, len(inputs), batch_size)
     for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
         batch = inputs[start : start + batch_size].astype(np.float32)
-        y_pred = keras.ops.convert_to_numpy(model.predict_on_batch(batch))
+        padding = np.zeros((-len(batch) % devices, *batch.shape[1:]), np.float32)
+        y_pred = keras.ops.convert_to_numpy(model.predict_on_batch(np.concatenate([batch, padding])))[: len(batch)]
         detections += decode_detections(y_pred, config, original_sizes=sizes[start : start + batch_size],
                                         **decode_kwargs)  # fmt: skip
     return detections

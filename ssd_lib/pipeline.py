@@ -1,10 +1,12 @@
 """Batches for training and evaluation: records -> (images, y_true), a ``keras.utils.PyDataset``.
 
-:class:`DetectionDataset` loads each image with Pillow, augments it with
-:class:`ssd_lib.augment.SSDAugmentation` (training) or only resizes it (validation), stacks a
-batch of float32 RGB images in [0, 255] and encodes the boxes with
-:class:`ssd_lib.encoder.SSDEncoder`. It is plain numpy + Pillow, so it feeds ``model.fit`` with
-every Keras backend (TensorFlow, JAX, PyTorch), with thread or process workers.
+:class:`DetectionDataset` opens each image, augments it with
+:class:`ssd_lib.augment.SSDAugmentation` (training; decoded and resampled by OpenCV) or only
+resizes it (validation, as inference does), stacks a batch of uint8 RGB images and encodes the
+boxes with :class:`ssd_lib.encoder.SSDEncoder`. It is plain numpy + OpenCV + Pillow, so it feeds
+``model.fit`` with every Keras backend (TensorFlow, JAX, PyTorch); by default with one loader
+thread per CPU. The colour distortion can run on the accelerator instead
+(``photometric_on_device``, :mod:`ssd_lib.photometric`).
 
 Reproducibility: the sample order of epoch ``e`` is a permutation drawn from ``(seed, e)``, and
 the augmentation of record ``r`` in epoch ``e`` draws from a generator seeded with
@@ -16,44 +18,75 @@ Explained in notebooks/07_data_pipeline.ipynb.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import os
 
 import keras
 import numpy as np
-from PIL import Image
 
-from .augment import DEFAULT_MEAN, SSDAugmentation, render, resize_plan
+from .augment import SSDAugmentation, render, resize, resize_plan
 from .config import SSDConfig
 from .datasets import ImageReadError, load_image
 from .encoder import SSDEncoder
+from .jpeg import EncodedJpeg, read_jpeg
+from .matching import NEUTRAL
+from .photometric import PHOTOMETRIC_PARAMETERS, photometric_parameters
 
-__all__ = ["DetectionDataset", "open_image"]
+__all__ = ["DetectionDataset", "Shard", "default_workers", "open_image"]
 
 logger = logging.getLogger(__name__)
 
-_EXIF_ORIENTATION = 0x0112
+def default_workers() -> int:
+    """Loader threads by default: one per CPU this process may run on. Threads, not processes:
+    decoding and resampling run in OpenCV and Pillow without the GIL, and nothing forks (a fork
+    of a process that runs JAX or TensorFlow can deadlock)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def open_image(path):
-    """Open an image for :func:`ssd_lib.augment.render` without decoding it yet, if possible.
+    """Read an image for :func:`ssd_lib.augment.render`, decoding it later if possible.
 
-    An upright RGB JPEG is returned as a lazily opened ``PIL.Image`` (so ``render`` can decode
-    it at reduced size with JPEG ``draft``); anything else (other formats and modes, photos
-    with an EXIF rotation) is decoded by :func:`ssd_lib.datasets.load_image` into an upright
-    uint8 RGB array.
+    An upright colour JPEG is returned as an :class:`ssd_lib.jpeg.EncodedJpeg` (``render``
+    decodes it at reduced size when it can); anything else (other formats, greyscale or CMYK,
+    photos with an EXIF rotation) is decoded by :func:`ssd_lib.datasets.load_image` into an
+    upright uint8 RGB array.
 
     Raises:
-        ValueError: the file is missing or unreadable (names the file).
+        ImageReadError: the file is missing or unreadable (names the file).
     """
     try:
-        image = Image.open(path)
-    except (OSError, SyntaxError, Image.DecompressionBombError):
-        return load_image(path)  # raises the ValueError that names the file
-    if image.format == "JPEG" and image.mode == "RGB" and image.getexif().get(_EXIF_ORIENTATION, 1) == 1:
-        return image
-    image.close()
-    return load_image(path)
+        jpeg = read_jpeg(path)
+    except OSError:
+        jpeg = None
+    return jpeg if jpeg is not None else load_image(path)  # load_image names a bad file
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """Which part of every batch this process loads, for data parallelism over processes.
+
+    Every process walks the same sample order; global batch ``i`` (``batch_size`` records) is
+    cut into ``count`` equal parts and process ``index`` loads part ``index``. All processes thus
+    have the same number of batches per epoch.
+
+    Attributes:
+        index, count: this process and the number of processes (``jax.process_index()``,
+            ``jax.process_count()``).
+        pad_last_batch: fill the epoch's last, short batch up to full size with records from the
+            epoch's start whose anchors are all neutral (:data:`ssd_lib.encoder.NEUTRAL`): they
+            count neither in the loss nor as positives. Needed when the batch is split over
+            devices.
+    """
+
+    index: int = 0
+    count: int = 1
+    pad_last_batch: bool = False
+
+    def __post_init__(self):
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"Shard: index must be in 0..count-1, got index {self.index} of count {self.count}")
 
 
 class DetectionDataset(keras.utils.PyDataset):
@@ -64,7 +97,8 @@ class DetectionDataset(keras.utils.PyDataset):
             ``(k, 4)`` pixel corners, ``labels`` ``(k,)`` in 1..n_classes and optionally
             ``difficult`` ``(k,)``.
         config: the :class:`~ssd_lib.config.SSDConfig` (input size, classes, anchors).
-        batch_size: images per batch; the last batch of an epoch may be smaller.
+        batch_size: images per batch (over all processes); the last batch of an epoch may be
+            smaller, unless ``shard.pad_last_batch``.
         augment: apply the SSD training augmentation; ``False`` only resizes (validation).
         shuffle: draw a new sample order every epoch (from ``seed`` and the epoch number).
         seed: seed of the order and of the augmentation.
@@ -82,11 +116,19 @@ class DetectionDataset(keras.utils.PyDataset):
             readable record of the epoch's order in its place (so batches keep their size and
             stay a pure function of seed, epoch and index), or, with ``annotations``, leaves it
             out of the batch.
-        workers, use_multiprocessing, max_queue_size: as in ``keras.utils.PyDataset``.
+        photometric_on_device: leave the colour distortion to the accelerator: batches carry
+            the drawn parameters instead (train ``ssd_lib.photometric.with_photometric_distortion(model)``).
+        shard: this process's part of each batch and the last batch's padding (:class:`Shard`);
+            ``batch_size`` is the global batch, each process loads ``batch_size / shard.count``.
+        workers: loader threads while ``model.fit`` runs; default :func:`default_workers`.
+        use_multiprocessing, max_queue_size: as in ``keras.utils.PyDataset``.
 
     Batches (``dataset[index]``):
-        ``images`` ``(b, H, W, 3)`` float32 RGB in [0, 255] and ``y_true`` ``(b, n_anchors, 5)``
-        float32 from the encoder (or the annotations list).
+        ``images`` ``(b, H, W, 3)`` uint8 RGB (the model converts them to float on the
+        accelerator, a quarter of the bytes of float32) and ``y_true`` ``(b, n_anchors, 5)``
+        float32 from the encoder (or the annotations list). With ``photometric_on_device`` the
+        first item is ``{"images": uint8 images, "photometric": (b, 13) float32}``
+        (:func:`ssd_lib.photometric.photometric_parameters`).
 
     Example:
         >>> train = DetectionDataset(parse_voc("data/shapes", "train", SHAPES_CLASSES), config)
@@ -96,8 +138,10 @@ class DetectionDataset(keras.utils.PyDataset):
     def __init__(self, records, config: SSDConfig, batch_size: int = 32, augment: bool = True,
                  shuffle: bool = True, seed: int = 0, encoder: SSDEncoder | None = None,
                  augmentation: SSDAugmentation | None = None, annotations: bool = False,
-                 on_error: str = "raise", workers: int = 1, use_multiprocessing: bool = False,
+                 on_error: str = "raise", photometric_on_device: bool = False, shard: Shard = Shard(),
+                 workers: int | None = None, use_multiprocessing: bool = False,
                  max_queue_size: int = 10):  # fmt: skip
+        workers = default_workers() if workers is None else workers
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         self.source = getattr(records, "source", "") or "records"
         self.records = list(records)
@@ -109,8 +153,16 @@ class DetectionDataset(keras.utils.PyDataset):
         self._warned: set[int] = set()  # records already named in a skip warning
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DetectionDataset: batch_size must be a positive integer, got {batch_size!r}")
+        if batch_size % shard.count:
+            raise ValueError(f"DetectionDataset: batch_size {batch_size} (the global batch) does not divide "
+                             f"among {shard.count} processes")  # fmt: skip
+        if shard.count > 1 and not shard.pad_last_batch:
+            raise ValueError("DetectionDataset: several processes need equal batches; use Shard(pad_last_batch=True)")
+        if annotations and shard.pad_last_batch:
+            raise ValueError("DetectionDataset: annotations=True does not pad (evaluate every image once)")
         self.config = config
         self.batch_size = batch_size
+        self.shard = shard
         self.shuffle = shuffle
         self.seed = int(seed)
         self.annotations = annotations
@@ -123,6 +175,7 @@ class DetectionDataset(keras.utils.PyDataset):
                 f"images but the config's input is {config.image_height}x{config.image_width}"
             )
         self.augmentation = augmentation if augment else None
+        self.photometric_on_device = bool(photometric_on_device) and augment and augmentation.photometric is not None
         self.epoch = 0
         self._order = self._sample_order(0)
 
@@ -143,14 +196,27 @@ class DetectionDataset(keras.utils.PyDataset):
         self.epoch = int(epoch)
         self._order = self._sample_order(self.epoch)
 
-    def record_indices(self, index: int) -> np.ndarray:
-        """The record indices of batch ``index`` in the current epoch."""
+    @property
+    def local_batch_size(self) -> int:
+        """Images per batch of this process: ``batch_size / shard.count``."""
+        return self.batch_size // self.shard.count
+
+    def _first_position(self, index: int) -> int:
+        """Position in the epoch's order of this process's first record of batch ``index``."""
         if not 0 <= index < len(self):
             raise IndexError(f"DetectionDataset: batch index {index} out of range 0..{len(self) - 1}")
-        return self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        return index * self.batch_size + self.shard.index * self.local_batch_size
+
+    def record_indices(self, index: int) -> np.ndarray:
+        """The record indices of this process's part of batch ``index`` in the current epoch
+        (without padding; unreadable images skipped with ``on_error="skip"`` are replaced later)."""
+        first = self._first_position(index)
+        end = min((index + 1) * self.batch_size, first + self.local_batch_size)
+        return self._order[first:end]
 
     def load_sample(self, record_index: int):
-        """Load, augment (or resize) one record as the current epoch does.
+        """Load, augment (or resize) one record as the current epoch does, colour distortion
+        included (on the host, whatever ``photometric_on_device`` says).
 
         Returns:
             ``(image (H, W, 3) uint8, boxes (j, 4) float32 model-input pixels, labels (j,),
@@ -161,6 +227,13 @@ class DetectionDataset(keras.utils.PyDataset):
                 not the record's ``size`` (names the file and the dataset).
             ValueError: the record's boxes are malformed (names the file).
         """
+        pixels, plan = self._load(record_index, color=True)
+        return pixels, plan.boxes, plan.labels, plan.difficult
+
+    def _load(self, record_index: int, color: bool, out=None):
+        """``(pixels (H, W, 3) uint8, the AugmentationPlan)`` of one record in this epoch (written
+        into ``out`` if given); the validation path is :func:`ssd_lib.augment.resize` of the whole
+        photo, as in inference. Raises as :meth:`load_sample`."""
         record = self.records[record_index]
         path = record["image_path"]
         boxes = record["boxes"]
@@ -172,34 +245,35 @@ class DetectionDataset(keras.utils.PyDataset):
             image = open_image(path)
         except ImageReadError as error:
             raise ImageReadError(f"{error} ({where})") from None
+        width, height = image.size if isinstance(image, EncodedJpeg) else image.shape[1::-1]
+        if "size" in record and tuple(record["size"]) != (width, height):
+            raise ImageReadError(
+                f"{path} ({where}): the image is {width}x{height} pixels but its record says "
+                f"{record['size'][0]}x{record['size'][1]}; its boxes would not fit"
+            )
         try:
-            width, height = image.size if isinstance(image, Image.Image) else image.shape[1::-1]
-            if "size" in record and tuple(record["size"]) != (width, height):
-                raise ImageReadError(
-                    f"{path} ({where}): the image is {width}x{height} pixels but its record says "
-                    f"{record['size'][0]}x{record['size'][1]}; its boxes would not fit"
-                )
-            try:
-                if self.augmentation is None:
-                    plan = resize_plan(width, height, boxes, labels, difficult,
-                                       self.config.image_height, self.config.image_width)  # fmt: skip
-                else:
-                    rng = np.random.default_rng([self.seed, self.epoch, int(record_index)])
-                    plan = self.augmentation.plan(width, height, boxes, labels, difficult, rng=rng)
-            except ValueError as error:
-                raise ValueError(f"record {record_index} ({path}): {error}") from None
-            mean = DEFAULT_MEAN if self.augmentation is None else self.augmentation.mean
-            try:
-                pixels = render(image, plan, mean)
-            except (OSError, SyntaxError) as error:  # decoding a truncated or corrupt file
-                raise ImageReadError(f"cannot read image {path} ({where}): {error}") from None
-        finally:
-            if isinstance(image, Image.Image):
-                image.close()
-        return pixels, plan.boxes, plan.labels, plan.difficult
+            if self.augmentation is None:
+                plan = resize_plan(width, height, boxes, labels, difficult,
+                                   self.config.image_height, self.config.image_width)  # fmt: skip
+            else:
+                rng = np.random.default_rng([self.seed, self.epoch, int(record_index)])
+                plan = self.augmentation.plan(width, height, boxes, labels, difficult, rng=rng)
+        except ValueError as error:
+            raise ValueError(f"record {record_index} ({path}): {error}") from None
+        try:
+            if self.augmentation is not None:
+                return render(image, plan, self.augmentation.mean, color=color, out=out), plan
+            photo = load_image(path) if isinstance(image, EncodedJpeg) else image  # decoded as inference does
+        except ImageReadError as error:  # decoding a truncated or corrupt file
+            raise ImageReadError(str(error).replace(f"{path}:", f"{path} ({where}):", 1)) from None
+        pixels, _ = resize(photo, np.zeros((0, 4)), self.config.image_height, self.config.image_width)
+        if out is not None:
+            out[...] = pixels
+        return pixels, plan
 
-    def _sample(self, position: int):
-        """``(record index, load_sample(...))`` for ``position`` in the epoch's order.
+    def _sample(self, position: int, color: bool, out):
+        """``(record index, plan)`` for ``position`` in the epoch's order, its pixels written into
+        ``out``.
 
         With ``on_error="skip"`` a bad image is named in one warning and replaced by the next
         readable record in the order (training), or gives None (``annotations``: left out).
@@ -207,7 +281,7 @@ class DetectionDataset(keras.utils.PyDataset):
         for step in range(len(self.records)):
             record_index = int(self._order[(position + step) % len(self.records)])
             try:
-                return record_index, self.load_sample(record_index)
+                return record_index, self._load(record_index, color, out)[1]
             except ImageReadError as error:
                 if self.on_error == "raise":
                     raise
@@ -221,20 +295,34 @@ class DetectionDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         """Batch ``index`` of the current epoch: ``(images, y_true)`` (or ``(images,
         annotations)``); see the class docstring."""
-        first = index * self.batch_size
-        samples = [self._sample(first + offset) for offset in range(len(self.record_indices(index)))]
-        samples = [sample for sample in samples if sample is not None]
+        first, n_real = self._first_position(index), len(self.record_indices(index))
+        # Padding (shard.pad_last_batch): the short last batch takes records from the epoch's
+        # start again; their anchors become neutral below.
+        size = self.local_batch_size if self.shard.pad_last_batch else n_real
         height, width = self.config.image_height, self.config.image_width
-        images = np.empty((len(samples), height, width, 3), dtype=np.float32)
+        images = np.empty((size, height, width, 3), dtype=np.uint8)
+        photometric = np.empty((size, PHOTOMETRIC_PARAMETERS), np.float32) if self.photometric_on_device else None
         targets = []
-        for position, (record_index, (pixels, boxes, labels, difficult)) in enumerate(samples):
-            images[position] = pixels  # uint8 -> float32 in the copy
+        for offset in range(size):
+            position = len(targets)
+            start = first + offset if offset < n_real else offset - n_real  # padding: from the start
+            sample = self._sample(start, color=photometric is None, out=images[position])
+            if sample is None:
+                continue
+            record_index, plan = sample
+            if photometric is not None:
+                photometric[position] = photometric_parameters(plan)
             if self.annotations:
                 record = self.records[record_index]
-                targets.append({"boxes": boxes, "labels": labels, "difficult": difficult,
+                targets.append({"boxes": plan.boxes, "labels": plan.labels, "difficult": plan.difficult,
                                 "image_path": record["image_path"], "size": tuple(record["size"])})  # fmt: skip
             else:
-                targets.append(np.concatenate([labels[:, None].astype(np.float32), boxes], axis=1))
+                targets.append(np.concatenate([plan.labels[:, None].astype(np.float32), plan.boxes], axis=1))
+        images = images[: len(targets)]
+        inputs = images if photometric is None else {"images": images, "photometric": photometric[: len(targets)]}
         if self.annotations:
-            return images, targets
-        return images, self.encoder(targets)
+            return inputs, targets
+        y_true = self.encoder(targets)
+        y_true[n_real:, :, 0] = NEUTRAL  # padding: no anchor counts in the loss or as a positive
+        y_true[n_real:, :, 1:] = 0.0
+        return inputs, y_true

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import keras
 from .config import SSD300_VOC, SSD512_VOC, SSD_SMALL_SHAPES
 from .datasets import open_dataset
 from .inference import MODEL_BUILDERS, MODEL_FILE, model_name_of, write_model_file
+from .distribution import Cluster, initialize_cluster, process_count, process_index
 from .training import (Recipe, RunFolderError, RunOptions, TrainingDivergedError, configure_devices, presets,
                        train_and_evaluate)  # fmt: skip
 from .training.dataset_fit import SECONDS_PER_IMAGE, fit_to_dataset
@@ -83,10 +85,16 @@ def _build_parser() -> argparse.ArgumentParser:
                         "the class heads start afresh when the classes differ)")  # fmt: skip
     parser.add_argument("--max-train-images", type=int, help="use only the first N training images")
     parser.add_argument("--max-val-images", type=int, help="use only the first N validation images")
-    parser.add_argument("--workers", type=int, default=1, help="data loading threads")
+    parser.add_argument("--workers", type=int, help="data loading threads (default: one per CPU)")
     parser.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
                         help="TensorBoard logs in RUN/tensorboard (default: on)")  # fmt: skip
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
+    cluster = parser.add_argument_group(
+        "several machines (JAX backend)", "as jax.distributed.initialize; inside a SLURM job (srun) they are read "
+        "from its environment")  # fmt: skip
+    cluster.add_argument("--coordinator-address", help="HOST:PORT of process 0, reachable from every machine")
+    cluster.add_argument("--num-processes", type=int, help="processes of the run (one per machine)")
+    cluster.add_argument("--process-id", type=int, help="this process, 0 .. num-processes - 1 (0 writes --out)")
     _add_recipe_flags(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="when --out holds a run, move it aside (OUT.replaced-N) and start afresh")
@@ -224,15 +232,24 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    try:
+        cluster = Cluster(arguments.coordinator_address, arguments.num_processes, arguments.process_id)
+        if initialize_cluster(cluster):
+            print(f"process {process_index()} of {process_count()}; if one stops, the others stop within "
+                  f"{cluster.heartbeat_seconds} s")  # fmt: skip
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     keras.utils.set_random_seed(recipe.seed)
     build_options = {} if width is None else {"width_multiplier": width}
     devices = configure_devices(recipe.precision)
-    logger.info("%s: %s", arguments.model or arguments.preset, devices.describe())
+    logger.info("%s: %s", arguments.model or arguments.preset, devices.describe(recipe.jit))
 
     def build():
         if arguments.weights:  # model.json records the weights' input convention
             model = build_pretrained(recipe.weight_decay)
-            write_model_file(arguments.out, model_name, config, {"preprocess": _preprocess_of(model)})
+            if process_index() == 0:  # process 0 writes the run folder
+                write_model_file(arguments.out, model_name, config, {"preprocess": _preprocess_of(model)})
             return model
         model = MODEL_BUILDERS[model_name](config, l2_regularization=recipe.weight_decay, **build_options)
         if arguments.vgg16_imagenet:
@@ -246,16 +263,21 @@ def main(argv=None) -> int:
     command = "python -m ssd_lib.train " + " ".join(sys.argv[1:] if argv is None else argv)
     log_file = None
     try:
-        _prepare_run_folder(arguments)
-        if not arguments.weights:
-            write_model_file(arguments.out, model_name, config, build_options)
-        log_file = _log_to(Path(arguments.out) / LOG_FILE)
+        if process_index() == 0:  # process 0 writes the run folder
+            _prepare_run_folder(arguments)
+            if not arguments.weights:
+                write_model_file(arguments.out, model_name, config, build_options)
+            log_file = _log_to(Path(arguments.out) / LOG_FILE)
         logger.info("%s", command)
         if fit is not None:
             logger.info("fitted to the data: %s", fit.describe())
         train_and_evaluate(build, config, list(train_records) * (fit.repeats if fit else 1), val_records,
                            arguments.out, recipe, options, command=command)  # fmt: skip
-    except (TrainingDivergedError, RunFolderError, ValueError, ImportError, OSError) as error:
+    except Exception as error:  # noqa: BLE001  (a multi-process run must end every process at once)
+        if process_count() > 1:
+            _end_this_process(error)
+        if not isinstance(error, (TrainingDivergedError, RunFolderError, ValueError, ImportError, OSError)):
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
@@ -273,6 +295,17 @@ def _log_to(path: Path) -> logging.Handler:
     handler.setLevel(logging.INFO)
     logging.getLogger("ssd_lib").addHandler(handler)
     return handler
+
+
+def _end_this_process(error: Exception) -> None:
+    """End a process of a multi-process run on an error, with one line, at once (a normal exit
+    waits for the other processes, which would wait for this one): the others stop within the
+    heartbeat. A collective that fails is most often another process that died first."""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    print(f"error: process {process_index()} of {process_count()} stops: {first_line}. If another process of "
+          "the run stopped first (its log says why), this one cannot go on without it.", file=sys.stderr, flush=True)  # fmt: skip
+    sys.stdout.flush()
+    os._exit(1)
 
 
 if __name__ == "__main__":

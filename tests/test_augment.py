@@ -30,6 +30,7 @@ from ssd_lib.augment import (
     swap_channels,
 )
 from ssd_lib.boxes import iou
+from ssd_lib.jpeg import read_jpeg
 
 # Saturated colours far from each other, from black (background) and from the mean fill.
 PALETTE = np.array(
@@ -366,9 +367,8 @@ def test_jpeg_draft_decoding_matches_the_decoded_array(tmp_path):
     Image.fromarray(image).save(path, quality=95)
     decoded = np.asarray(Image.open(path).convert("RGB"))
     plan = resize_plan(800, 600, boxes, labels, output_height=150, output_width=200)  # 4x smaller
-    with Image.open(path) as lazy:
-        drafted = render(lazy, plan)
-        assert lazy.size == (200, 150)  # decoded at 1/4 scale by libjpeg
+    encoded = read_jpeg(path)
+    drafted = render(encoded, plan)  # decoded at 1/4 scale by libjpeg
     full = render(decoded, plan)
     assert np.abs(drafted.astype(int) - full.astype(int)).mean() < 3
     assert_pixels_inside_boxes(drafted, plan.boxes, plan.labels, tolerance=2.0)
@@ -379,7 +379,8 @@ def test_validation_path_is_resize_only():
     plan = resize_plan(200, 150, boxes, labels, output_height=300, output_width=300)
     assert plan.color is None and not plan.flip and plan.window == (0, 0, 200, 150)
     resized, resized_boxes = resize(image, boxes, 300, 300)
-    np.testing.assert_array_equal(render(image, plan), resized)
+    rendered = render(image, plan)  # OpenCV bilinear; resize() (inference) is Pillow's
+    assert np.abs(rendered.astype(int) - resized.astype(int)).mean() < 1
     np.testing.assert_allclose(plan.boxes, resized_boxes)
 
 

@@ -16,8 +16,9 @@ from ssd_lib.augment import SSDAugmentation, resize  # noqa: E402
 from ssd_lib.config import SSDConfig  # noqa: E402
 from ssd_lib.datasets import ImageReadError, Records  # noqa: E402
 from ssd_lib.encoder import SSDEncoder  # noqa: E402
-from ssd_lib.matching import BACKGROUND  # noqa: E402
-from ssd_lib.pipeline import DetectionDataset, open_image  # noqa: E402
+from ssd_lib.jpeg import EncodedJpeg  # noqa: E402
+from ssd_lib.matching import BACKGROUND, NEUTRAL  # noqa: E402
+from ssd_lib.pipeline import DetectionDataset, Shard, open_image  # noqa: E402
 
 CONFIG = SSDConfig(image_height=64, image_width=80, n_classes=3, feature_map_sizes=(8, 4, 2),
                    aspect_ratios=((1.0, 2.0, 0.5),) * 3, scales=(0.15, 0.35, 0.6, 0.9))  # fmt: skip
@@ -60,7 +61,7 @@ def test_batches_have_the_documented_shapes(records):
     sizes = []
     for index in range(len(dataset)):
         images, y_true = dataset[index]
-        assert images.dtype == np.float32 and images.shape[1:] == (64, 80, 3)
+        assert images.dtype == np.uint8 and images.shape[1:] == (64, 80, 3)
         assert y_true.dtype == np.float32 and y_true.shape == (len(images), CONFIG.n_anchors, 5)
         assert images.min() >= 0 and images.max() <= 255
         sizes.append(len(images))
@@ -89,7 +90,7 @@ def test_boxes_stay_on_their_pixels_through_the_pipeline(records):
         images, annotations = dataset[0]
         for image, annotation in zip(images, annotations):
             for box, label in zip(annotation["boxes"], annotation["labels"]):
-                of_color = np.abs(image - PALETTE[label - 1]).sum(axis=-1) < 80
+                of_color = np.abs(image.astype(int) - PALETTE[label - 1]).sum(axis=-1) < 80
                 rows, cols = np.nonzero(of_color)
                 assert np.all(cols + 0.5 > box[0] - 2) and np.all(cols + 0.5 < box[2] + 2)
                 assert np.all(rows + 0.5 > box[1] - 2) and np.all(rows + 0.5 < box[3] + 2)
@@ -180,10 +181,9 @@ def test_threads_give_the_same_batches_as_a_loop(records):
         np.testing.assert_array_equal(batch[1], sequential[index][1])
 
 
-def test_open_image_is_lazy_for_jpeg_only(records):
+def test_open_image_leaves_jpeg_encoded(records):
     jpeg = open_image(records[1]["image_path"])
-    assert isinstance(jpeg, Image.Image) and jpeg.tile  # not decoded yet
-    jpeg.close()
+    assert isinstance(jpeg, EncodedJpeg) and jpeg.size == tuple(records[1]["size"])  # not decoded yet
     png = open_image(records[0]["image_path"])
     assert isinstance(png, np.ndarray) and png.dtype == np.uint8
 
@@ -258,3 +258,46 @@ def test_an_image_whose_size_is_not_its_records_is_refused(records):
         DetectionDataset([wrong], CONFIG, batch_size=1)[0]
     with pytest.raises(ValueError, match="on_error must be 'raise' or 'skip'"):
         DetectionDataset(records, CONFIG, on_error="ignore")
+
+
+def test_shards_split_every_batch_and_cover_the_epoch_once(records):
+    whole = DetectionDataset(records, CONFIG, batch_size=4, seed=2, workers=1)
+    shards = [DetectionDataset(records, CONFIG, batch_size=4, seed=2, workers=1,
+                               shard=Shard(index, 2, pad_last_batch=True)) for index in range(2)]  # fmt: skip
+    assert [len(shard) for shard in shards] == [len(whole)] * 2 == [2, 2]
+    seen = []
+    for index in range(len(whole)):
+        parts = [shard.record_indices(index) for shard in shards]
+        np.testing.assert_array_equal(np.concatenate(parts), whole.record_indices(index))
+        seen += [int(i) for part in parts for i in part]
+        (images_0, y_0), (images_1, y_1) = shards[0][index], shards[1][index]
+        assert len(images_0) == len(images_1) == 2  # padded to the local batch
+        if index == 0:
+            whole_images, whole_y = whole[0]
+            np.testing.assert_array_equal(np.concatenate([images_0, images_1]), whole_images)
+            np.testing.assert_array_equal(np.concatenate([y_0, y_1]), whole_y)
+    assert sorted(seen) == list(range(len(records)))  # 7 records: the last batch has 3, one padded
+
+
+def test_padding_counts_nowhere_in_the_loss(records):
+    from ssd_lib.losses import SSDLoss
+
+    padded = DetectionDataset(records, CONFIG, batch_size=4, seed=0, workers=1, shard=Shard(pad_last_batch=True))
+    plain = DetectionDataset(records, CONFIG, batch_size=4, seed=0, workers=1)
+    (images, y_true), (plain_images, plain_y) = padded[1], plain[1]
+    assert len(images) == 4 and len(plain_images) == 3
+    np.testing.assert_array_equal(images[:3], plain_images)
+    np.testing.assert_array_equal(y_true[:3], plain_y)
+    assert np.all(y_true[3, :, 0] == NEUTRAL) and not y_true[3, :, 1:].any()
+    y_pred = np.random.default_rng(0).normal(size=(4, CONFIG.n_anchors, CONFIG.n_classes + 5)).astype(np.float32)
+    loss = SSDLoss(config=CONFIG)
+    np.testing.assert_allclose(float(loss(y_true, y_pred)), float(loss(plain_y, y_pred[:3])), rtol=1e-6)
+
+
+def test_bad_shards_name_the_setting(records):
+    with pytest.raises(ValueError, match="index must be in 0..count-1"):
+        Shard(2, 2)
+    with pytest.raises(ValueError, match="batch_size 5 .* among 2 processes"):
+        DetectionDataset(records, CONFIG, batch_size=5, shard=Shard(0, 2, pad_last_batch=True))
+    with pytest.raises(ValueError, match="pad_last_batch=True"):
+        DetectionDataset(records, CONFIG, batch_size=4, shard=Shard(0, 2))

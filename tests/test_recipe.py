@@ -37,6 +37,7 @@ def test_defaults_are_the_papers_optimizer():
         (dict(batch_size=0), "batch_size must be a positive integer"),
         (dict(batch_size="32"), "batch_size must be a finite number"),
         (dict(steps_per_epoch=0), "steps_per_epoch must be a positive integer"),
+        (dict(steps_batch_size=0), "steps_batch_size must be a positive integer"),
         (dict(optimizer="rmsprop"), r"optimizer must be one of \('sgd', 'adam'\)"),
         (dict(learning_rate=0.0), "learning_rate must be > 0"),
         (dict(learning_rate=math.nan), "learning_rate must be a finite number"),
@@ -129,9 +130,18 @@ def test_run_length_in_epochs_from_steps():
     assert Recipe(epochs=4, total_steps=120_000).epochs_for(518) == 4  # epochs win
 
 
+def test_step_counts_scale_with_the_batch_size():
+    paper = presets()["ssd300_voc"].recipe
+    assert paper.steps_batch_size == 32 and paper.scaled_steps(120_000) == 120_000
+    eight_gpus = paper.replace(batch_size=256)
+    assert [eight_gpus.scaled_steps(steps) for steps in (120_000, 80_000, 100_000)] == [15_000, 10_000, 12_500]
+    assert (eight_gpus.epochs_for(65), paper.epochs_for(518)) == (231, 232)  # VOC 07+12: the same epochs, but for rounding
+    assert Recipe(total_steps=100, batch_size=64).scaled_steps(100) == 100  # no steps_batch_size: as given
+
+
 def test_the_presets_are_named_recipes():
     known = presets()
-    assert sorted(known) == ["small_shapes", "ssd300_shapes", "ssd300_voc", "ssd512_voc"]
+    assert sorted(known) == ["small_shapes", "ssd300_shapes", "ssd300_voc", "ssd512_voc", "tiny_shapes"]
     paper = known["ssd300_voc"].recipe
     assert (paper.optimizer, paper.learning_rate, paper.batch_size) == ("sgd", 1e-3, 32)
     assert (paper.decay_steps, paper.total_steps, paper.epochs) == ((80_000, 100_000), 120_000, None)

@@ -118,7 +118,7 @@ def test_make_optimizer():
 def test_configure_devices_on_cpu_keeps_float32():
     setup = training.configure_devices("auto")
     try:
-        assert setup.gpus == [] and setup.precision == "float32" and setup.strategy is None
+        assert setup.gpus == [] and setup.precision == "float32" and setup.data_parallel == 1
         assert keras.mixed_precision.global_policy().name == "float32"
         assert "CPU only" in setup.describe()
         with pytest.raises(ValueError, match="precision must be one of"):
@@ -475,3 +475,20 @@ def test_command_line_options_default_to_the_presets_recipe():
     _, _, overridden = command.parse_arguments(["--preset", "small_shapes", *required, "--crop", "--jit", "off"])
     assert (overridden.crop, overridden.jit) == (True, "off")
     assert command.parse_arguments(["--preset", "ssd300_voc", *required, "--no-crop"])[2].crop is False
+
+
+def test_auto_precision_follows_the_compute_capability():
+    assert training.devices.auto_precision(False, []) == "float32"
+    assert training.devices.auto_precision(True, [9.0, 9.0]) == "mixed_bfloat16"  # H100/H200
+    assert training.devices.auto_precision(True, [8.0]) == "mixed_bfloat16"  # A100
+    assert training.devices.auto_precision(True, [7.0]) == "mixed_float16"  # V100: no fast bfloat16
+    assert training.devices.auto_precision(True, [8.6, 7.5]) == "mixed_float16"  # the slowest GPU decides
+    assert training.devices.auto_precision(True, []) == "mixed_float16"  # unknown: the safe choice
+
+
+def test_describe_says_the_xla_mode_the_recipe_gets():
+    setup = training.DeviceSetup("jax", [], "float32", "auto")
+    assert "XLA on" in setup.describe("on") and "XLA off" in setup.describe("off")
+    assert "XLA Keras' choice" in setup.describe() and "one device" in setup.describe()
+    spread = training.DeviceSetup("jax", ["gpu0"] * 8, "mixed_bfloat16", True, data_parallel=16, processes=2)
+    assert spread.describe().endswith("XLA on, keras.distribution.DataParallel over 16 devices in 2 processes")

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
+from .. import distribution
 from ..config import SSDConfig
 from ..datasets import load_image
 from ..datasets.records import progress
@@ -80,17 +81,25 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves :func:`save_checkpoint` after every epoch whose loss is finite."""
+    """Saves :func:`save_checkpoint` after every epoch whose loss is finite.
 
-    def __init__(self, out_dir):
+    Args:
+        out_dir: the run folder.
+        detector: the model to save, if not the one being fit (which may wrap it, e.g.
+            :func:`ssd_lib.photometric.with_photometric_distortion`).
+    """
+
+    def __init__(self, out_dir, detector: keras.Model | None = None):
         super().__init__()
         self.out_dir = Path(out_dir)
+        self.detector = detector
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
         if self.model.stop_training and loss is not None and not math.isfinite(float(loss)):
             return
-        save_checkpoint(self.model, self.out_dir, epoch + 1)
+        with distribution.local_only():  # process 0 saves alone
+            save_checkpoint(self.detector or self.model, self.out_dir, epoch + 1)
 
 
 class EpochCSVLogger(keras.callbacks.Callback):
@@ -153,13 +162,16 @@ class MeanAveragePrecision(keras.callbacks.Callback):
         verbose: progress bars (on a terminal, for phases longer than a moment) while loading the
             images and evaluating; 0: none. The mAP itself shows in Keras' progress bar
             (``val_mAP``), never printed into its line.
+        detector: the model to evaluate, if not the one being fit (which may wrap it).
         evaluate_kwargs: passed on to ``evaluate`` (``iou_threshold``, ``mode``: "11point" or
             "allpoint").
     """
 
     def __init__(self, records, config: SSDConfig, every: int = 1, last_epoch: int | None = None,
-                 batch_size: int = 16, verbose: int = 1, **evaluate_kwargs):  # fmt: skip
+                 batch_size: int = 16, verbose: int = 1, detector: keras.Model | None = None,
+                 **evaluate_kwargs):  # fmt: skip
         super().__init__()
+        self.detector = detector
         if every < 1:
             raise ValueError(f"MeanAveragePrecision: every must be >= 1, got {every}")
         self.records, self.config, self.every, self.last_epoch = list(records), config, every, last_epoch
@@ -174,8 +186,8 @@ class MeanAveragePrecision(keras.callbacks.Callback):
         with self._progress(None, total=len(self.records), description="validation mAP") as bar:
             for start in range(0, len(self.records), self.batch_size):
                 chunk = slice(start, start + self.batch_size)
-                detections += predict_prepared(self.model, self._inputs[chunk], self._sizes[chunk], self.config,
-                                               self.batch_size)  # fmt: skip
+                detections += predict_prepared(self.detector or self.model, self._inputs[chunk], self._sizes[chunk],
+                                               self.config, self.batch_size)  # fmt: skip
                 bar.update(len(self._inputs[chunk]))
         result = evaluate(detections, self.records, n_classes=self.config.n_classes, **self.evaluate_kwargs)
         return float(result.mean_average_precision), result

@@ -3,7 +3,11 @@ pieces a long run needs.
 
 - the optimizer and schedule of the :class:`~ssd_lib.training.recipe.Recipe`
   (:mod:`ssd_lib.training.schedule`);
-- the devices (:mod:`ssd_lib.training.devices`): precision, XLA, distribution;
+- the devices (:mod:`ssd_lib.training.devices`): precision, XLA, data parallelism over devices
+  and processes (:mod:`ssd_lib.distribution`: process 0 writes the run folder, every process
+  resumes from the same epoch);
+- the colour distortion on the accelerator when the batches carry its parameters
+  (:mod:`ssd_lib.photometric`);
 - a checkpoint after every epoch; calling :func:`train` again with the same ``out_dir`` resumes
   after the last finished epoch (:mod:`ssd_lib.training.checkpoint`) if it is the same run
   (:mod:`ssd_lib.training.run_identity`); the folder is locked while training;
@@ -26,8 +30,10 @@ from pathlib import Path
 
 import keras
 
+from .. import distribution
 from ..config import SSDConfig
 from ..losses import SSDLoss
+from ..photometric import with_photometric_distortion
 from .callbacks import EpochCheckpoint, EpochCSVLogger, LearningRateLogger, MeanAveragePrecision, StopOnNaN
 from .checkpoint import load_checkpoint
 from .devices import DeviceSetup, configure_devices
@@ -52,7 +58,7 @@ class RunOptions:
         devices: what :func:`~ssd_lib.training.devices.configure_devices` chose; ``None``:
             :func:`train` calls it with the recipe's precision before building the model.
         workers: data-loading threads, where the library builds the batches
-            (:func:`~ssd_lib.training.runner.train_and_evaluate`).
+            (:func:`~ssd_lib.training.runner.train_and_evaluate`); ``None``: one per CPU.
         tensorboard: ``True``/``False``, or ``None``: TensorBoard logs if the ``tensorboard``
             package is installed.
         verbose: Keras ``fit`` verbosity (1 = progress bar, 2 = one line per epoch, 0 = quiet).
@@ -62,7 +68,7 @@ class RunOptions:
     """
 
     devices: DeviceSetup | None = None
-    workers: int = 1
+    workers: int | None = None
     tensorboard: bool | None = None
     verbose: int | str = "auto"
     callbacks: tuple = ()
@@ -94,12 +100,13 @@ def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_
 
     Args:
         model: a ``keras.Model`` with the SSD output convention, or a function without arguments
-            that builds one (called after the devices are configured and inside
-            ``strategy.scope()``: needed for mixed precision and MirroredStrategy).
+            that builds one (called after the devices are configured: needed for mixed precision
+            and for data parallelism, whose variables are created on every device).
         config: the detector's configuration (the loss, decoder and metrics read it).
         train_data: batches of ``(images, y_true)``, e.g. a
             :class:`ssd_lib.pipeline.DetectionDataset` (a ``keras.utils.PyDataset``) of
-            ``recipe.batch_size`` images (:func:`ssd_lib.training.runner.make_training_data`
+            ``recipe.batch_size`` images (over all processes; with ``photometric_on_device`` the
+            model is trained behind :class:`~ssd_lib.photometric.PhotometricDistortion`) (:func:`ssd_lib.training.runner.make_training_data`
             builds it from records and the recipe).
         out_dir: run folder: ``checkpoint/``, ``log.csv``, ``settings.json``, ``tensorboard/``.
             Calling again with the same folder continues the run (see
@@ -107,7 +114,8 @@ def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_
         recipe: optimizer, schedule, run length (``epochs``, else ``total_steps``), precision,
             XLA, ``map_every``; a resumed run trains the remaining epochs.
         val_records: optional validation records for the mAP (every ``recipe.map_every``
-            epochs and after the last).
+            epochs and after the last; not in a multi-process run, where only process 0 could
+            predict: evaluate the saved weights afterwards).
         val_data: optional validation batches for ``val_loss`` (each epoch).
         options: devices, TensorBoard, verbosity, extra callbacks (:class:`RunOptions`).
 
@@ -135,7 +143,8 @@ def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_
         raise ValueError(f"train: train_data has batches of {data_batch_size} images but recipe.batch_size is "
                          f"{recipe.batch_size}")  # fmt: skip
     with contextlib.ExitStack() as held:
-        held.enter_context(lock_run_folder(out_dir))
+        if distribution.is_chief():  # the one writer holds the lock
+            held.enter_context(lock_run_folder(out_dir))
         return _train_locked(model, config, train_data, out_dir, recipe, val_records, val_data, options,
                              tensorboard, held)  # fmt: skip
 
@@ -144,30 +153,44 @@ def _train_locked(model, config, train_data, out_dir: Path, recipe: Recipe, val_
                   options: RunOptions, tensorboard: bool, held: contextlib.ExitStack) -> TrainingResult:  # fmt: skip
     """:func:`train` once the run folder is locked (``held`` keeps the lock)."""
     devices = options.devices or configure_devices(recipe.precision, distribute=not isinstance(model, keras.Model))
+    if devices.data_parallel > 1:
+        distribution.check_global_batch(recipe.batch_size)
     steps = recipe.steps_per_epoch or len(train_data)
     epochs = recipe.epochs_for(steps)
-    with devices.strategy.scope() if devices.strategy is not None else contextlib.nullcontext():
-        if not isinstance(model, keras.Model):
-            model = model()
-        records = getattr(train_data, "records", None)
-        facts = {"model": model.name, "parameters": int(model.count_params()),
-                 "data": data_fingerprint(records) if records is not None else None,
-                 "epochs": epochs, "steps_per_epoch": steps, "backend": keras.backend.backend(),
-                 "dtype_policy": keras.mixed_precision.global_policy().name}  # fmt: skip
+    if not isinstance(model, keras.Model):
+        model = model()
+    chief = distribution.is_chief()  # process 0 writes the run folder
+    records = getattr(train_data, "records", None)
+    facts = {"model": model.name, "parameters": int(model.count_params()),
+             "data": data_fingerprint(records) if records is not None else None,
+             "epochs": epochs, "steps_per_epoch": steps, "backend": keras.backend.backend(),
+             "dtype_policy": keras.mixed_precision.global_policy().name}  # fmt: skip
+    changes = ()
+    if chief:
         changes, moved = check_same_run(out_dir, run_settings(recipe, config, facts), options.overwrite)
         if moved is not None:
             print(f"{out_dir} held another run: moved it to {moved}")
             held.enter_context(lock_run_folder(out_dir))
-        # The schedule of this call's recipe: a resumed run continues it at the restored step.
-        rate = learning_rate_schedule(recipe.learning_rate, steps, epochs, recipe.schedule, recipe.decay_epochs,
-                                      recipe.decay_steps, recipe.decay_factor, recipe.warmup_epochs)  # fmt: skip
-        optimizer = make_optimizer(recipe.optimizer, rate, recipe.momentum, recipe.decoupled_weight_decay,
-                                   recipe.clipnorm)  # fmt: skip
-        jit_compile = devices.jit_compile_for(recipe.jit)
-        model.compile(optimizer=optimizer, loss=SSDLoss(config=config), jit_compile=jit_compile)
-        state = load_checkpoint(model, out_dir)
-    initial_epoch = state["epoch"] if state else 0
-    write_settings(out_dir, recipe, config, facts)
+    distribution.barrier("the run folder is checked")  # the others read it only now
+    # The schedule of this call's recipe: a resumed run continues it at the restored step.
+    decay_steps = tuple(recipe.scaled_steps(boundary) for boundary in recipe.decay_steps)
+    rate = learning_rate_schedule(recipe.learning_rate, steps, epochs, recipe.schedule, recipe.decay_epochs,
+                                  decay_steps, recipe.decay_factor, recipe.warmup_epochs)  # fmt: skip
+    optimizer = make_optimizer(recipe.optimizer, rate, recipe.momentum, recipe.decoupled_weight_decay,
+                               recipe.clipnorm)  # fmt: skip
+    jit_compile = devices.jit_compile_for(recipe.jit)
+    model.compile(optimizer=optimizer, loss=SSDLoss(config=config), jit_compile=jit_compile)
+    fitted = model  # what model.fit runs; it shares the detector's weights and optimizer
+    if getattr(train_data, "photometric_on_device", False):
+        if val_data is not None:
+            raise ValueError("train: val_data cannot be used with photometric_on_device batches (they train "
+                             "another input layout); use val_records for the mAP")  # fmt: skip
+        fitted = with_photometric_distortion(model)
+        fitted.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=jit_compile)
+    state = load_checkpoint(model, out_dir)
+    initial_epoch = distribution.agree(state["epoch"] if state else 0, "the checkpoint's epoch")
+    if chief:
+        write_settings(out_dir, recipe, config, facts)
     if initial_epoch >= epochs:
         print(f"{out_dir}: all {epochs} epochs are done already (checkpoint at epoch {initial_epoch})")
         return TrainingResult(model, read_log(out_dir / LOG_FILE), initial_epoch, initial_epoch, out_dir)
@@ -179,15 +202,19 @@ def _train_locked(model, config, train_data, out_dir: Path, recipe: Recipe, val_
 
     stop_on_nan = StopOnNaN()
     run_callbacks = [stop_on_nan, LearningRateLogger()]
-    if val_records is not None:
+    if val_records is not None and devices.processes > 1:
+        if chief:
+            print("validation mAP is left out during a multi-process run; evaluate the saved weights afterwards")
+    elif val_records is not None:
         run_callbacks.append(MeanAveragePrecision(val_records, config, every=recipe.map_every, last_epoch=epochs,
-                                                  verbose=int(options.verbose != 0)))  # fmt: skip
-    run_callbacks += [EpochCSVLogger(out_dir / LOG_FILE, initial_epoch), EpochCheckpoint(out_dir)]
-    if tensorboard:
-        run_callbacks.append(keras.callbacks.TensorBoard(str(out_dir / TENSORBOARD_DIR)))
-    model.fit(train_data, epochs=epochs, initial_epoch=initial_epoch, validation_data=val_data,
-              steps_per_epoch=recipe.steps_per_epoch, callbacks=run_callbacks + list(options.callbacks),
-              verbose=options.verbose, shuffle=False)  # fmt: skip
+                                                  verbose=int(options.verbose != 0), detector=model))  # fmt: skip
+    if chief:
+        run_callbacks += [EpochCSVLogger(out_dir / LOG_FILE, initial_epoch), EpochCheckpoint(out_dir, model)]
+        if tensorboard:
+            run_callbacks.append(keras.callbacks.TensorBoard(str(out_dir / TENSORBOARD_DIR)))
+    fitted.fit(train_data, epochs=epochs, initial_epoch=initial_epoch, validation_data=val_data,
+               steps_per_epoch=recipe.steps_per_epoch, callbacks=run_callbacks + list(options.callbacks),
+               verbose=options.verbose, shuffle=False)  # fmt: skip
     if stop_on_nan.message:
         raise TrainingDivergedError(f"train: {stop_on_nan.message}")
     log = read_log(out_dir / LOG_FILE)

@@ -4,7 +4,9 @@
 
 - ``ssd300_voc``, ``ssd512_voc``: the paper's networks and recipe on Pascal VOC;
 - ``ssd300_shapes``: SSD300 with the paper's recipe shortened to the synthetic shapes data;
-- ``small_shapes``: the small CPU model and the recipe of the model shipped in ``ssd_lib/shipped_models``.
+- ``small_shapes``: the small CPU model and the recipe of the model shipped in ``ssd_lib/shipped_models``;
+- ``tiny_shapes``: a very small model on 32x32 shapes images that trains in seconds: checks that a
+  setup works end to end (several processes or devices, resume), not a detector to use.
 
 Explained in notebooks/08_train_ssd300.ipynb.
 """
@@ -22,7 +24,11 @@ from ..small_ssd import build_small_ssd
 from ..vgg_ssd import build_ssd300, build_ssd512
 from .recipe import Recipe
 
-__all__ = ["Preset", "presets"]
+__all__ = ["Preset", "presets", "TINY_SHAPES"]
+
+#: The anchor layout of the ``tiny_shapes`` preset: 32x32 input, 4x4 and 2x2 maps.
+TINY_SHAPES = SSDConfig(image_height=32, image_width=32, n_classes=len(SHAPES_CLASSES), feature_map_sizes=(4, 2),
+                        aspect_ratios=((1.0, 2.0, 0.5),) * 2, scales=(0.3, 0.6, 0.9), class_names=SHAPES_CLASSES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,12 +78,12 @@ class Preset:
 
 def presets() -> dict[str, Preset]:
     """The command line's presets by name: ``{name: Preset}`` (``ssd300_voc``, ``ssd512_voc``,
-    ``ssd300_shapes``, ``small_shapes``)."""
+    ``ssd300_shapes``, ``small_shapes``, ``tiny_shapes``)."""
     # The paper's recipe (Caffe ssd_pascal.py): batch 32, SGD momentum 0.9, weight decay 5e-4,
     # learning rate 1e-3 for 80k iterations, 1e-4 until 100k, 1e-5 until 120k.
     original = Recipe(batch_size=32, optimizer="sgd", learning_rate=1e-3, schedule="piecewise",
-                      decay_steps=(80_000, 100_000), total_steps=120_000, weight_decay=5e-4,
-                      map_every=10)  # fmt: skip
+                      decay_steps=(80_000, 100_000), total_steps=120_000, steps_batch_size=32,
+                      weight_decay=5e-4, map_every=10)  # fmt: skip
     ssd300_shapes = dataclasses.replace(SSD300_VOC, n_classes=len(SHAPES_CLASSES), class_names=SHAPES_CLASSES)
     return {
         "ssd300_voc": Preset(SSD300_VOC, build_ssd300, original),
@@ -97,4 +103,10 @@ def presets() -> dict[str, Preset]:
                                       expand_max_ratio=1.0, crop=False, jit="on", pos_iou_threshold=0.4,
                                       neg_iou_limit=0.4),
                                width_multiplier=0.5),  # fmt: skip
+        # A smoke test of a setup (python -m ssd_lib.datasets shapes ... --image-size 32): two
+        # stride-2 stages to a 4x4 map, then 2x2.
+        "tiny_shapes": Preset(TINY_SHAPES, build_small_ssd,
+                              Recipe(epochs=2, batch_size=4, optimizer="sgd", learning_rate=0.05, momentum=0.9,
+                                     weight_decay=0.0, expand_max_ratio=1.0, crop=False, jit="on", map_every=1),
+                              width_multiplier=0.5),  # fmt: skip
     }

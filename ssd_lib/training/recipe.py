@@ -59,6 +59,10 @@ class Recipe(JSONFields):
                                        "(the paper: 120000 at batch 32)", type=int)  # fmt: skip
     batch_size: int = _setting(32, "images per batch", type=int)
     steps_per_epoch: int | None = _setting(None, "batches per epoch (default: the whole training set)", type=int)
+    steps_batch_size: int | None = _setting(None, "the batch size total_steps and decay_steps are counted for (the "
+                                            "paper: 32); with another batch_size they scale by steps_batch_size / "
+                                            "batch_size, so the run sees the same images and decays at the same "
+                                            "epochs (the learning rate does not scale)", type=int)  # fmt: skip
     # Optimizer and learning-rate schedule.
     optimizer: str = _setting("sgd", "sgd (momentum, the paper) or adam", type=str, choices=OPTIMIZERS)
     learning_rate: float = _setting(1e-3, "initial (piecewise) or peak (cosine) learning rate", type=float,
@@ -116,9 +120,19 @@ class Recipe(JSONFields):
 
     # ----------------------------------------------------------------------------- derived
     def epochs_for(self, steps_per_epoch: int) -> int:
-        """The run length in epochs: ``epochs``, else ``total_steps`` over ``steps_per_epoch``
-        rounded up."""
-        return self.epochs if self.epochs is not None else math.ceil(self.total_steps / steps_per_epoch)
+        """The run length in epochs: ``epochs``, else ``total_steps`` (scaled to this batch size,
+        :meth:`scaled_steps`) over ``steps_per_epoch`` rounded up."""
+        if self.epochs is not None:
+            return self.epochs
+        return math.ceil(self.scaled_steps(self.total_steps) / steps_per_epoch)
+
+    def scaled_steps(self, steps: int) -> int:
+        """A step count of the recipe (``total_steps``, a ``decay_steps`` boundary) at this
+        ``batch_size``: times ``steps_batch_size / batch_size`` (e.g. the paper's 120 000 steps at
+        batch 32 are 15 000 at batch 256), unchanged without ``steps_batch_size``."""
+        if self.steps_batch_size is None:
+            return steps
+        return max(1, round(steps * self.steps_batch_size / self.batch_size))
 
     def replace(self, **overrides) -> Recipe:
         """A copy with ``overrides`` (validated), keeping coupled fields consistent.

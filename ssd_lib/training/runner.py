@@ -15,6 +15,9 @@ import os
 import time
 from pathlib import Path
 
+import keras
+
+from .. import distribution
 from ..augment import RandomExpand, SSDAugmentation
 from ..config import SSDConfig
 from ..encoder import SSDEncoder
@@ -30,11 +33,14 @@ __all__ = ["make_training_data", "train_and_evaluate"]
 logger = logging.getLogger(__name__)
 
 
-def make_training_data(records, config: SSDConfig, recipe: Recipe, workers: int = 1) -> DetectionDataset:
+def make_training_data(records, config: SSDConfig, recipe: Recipe, workers: int | None = None) -> DetectionDataset:
     """The training batches of ``records`` as the recipe says: zoom-out up to
     ``expand_max_ratio``, random crop if ``crop``, matching at ``pos_iou_threshold`` /
     ``neg_iou_limit`` (``None``: :class:`~ssd_lib.encoder.SSDEncoder`'s defaults), batches of
-    ``batch_size``, order and augmentation drawn from ``seed``.
+    ``batch_size`` (over all processes: this process loads its part,
+    :func:`ssd_lib.distribution.process_shard`), order and augmentation drawn from ``seed``, the
+    colour distortion applied on the accelerator, ``workers`` loader threads (``None``: one per
+    CPU).
 
     Raises:
         ValueError: no records, or matching thresholds the encoder refuses.
@@ -46,7 +52,8 @@ def make_training_data(records, config: SSDConfig, recipe: Recipe, workers: int 
                 if getattr(recipe, name) is not None}  # fmt: skip
     encoder = SSDEncoder(config, **matching)
     return DetectionDataset(records, config, recipe.batch_size, seed=recipe.seed, encoder=encoder,
-                            augmentation=augmentation, workers=workers)  # fmt: skip
+                            augmentation=augmentation, photometric_on_device=True,
+                            shard=distribution.process_shard(), workers=workers)  # fmt: skip
 
 
 def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out_dir, recipe: Recipe,
@@ -70,7 +77,9 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
         command: the command line to record in the summary.
 
     Returns:
-        The :class:`~ssd_lib.training.loop.TrainingResult` and the summary.
+        The :class:`~ssd_lib.training.loop.TrainingResult` and the summary (empty on processes
+        other than 0 of a multi-process run: process 0 writes and evaluates, with a copy of the
+        weights outside the distribution).
 
     Raises:
         ValueError: no training records (names their source: folder and split).
@@ -91,14 +100,22 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     result = train(build, config, train_data, out_dir, recipe, val_records=val_records or None, options=options)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     out_dir = Path(out_dir)
-    result.model.save_weights(out_dir / FINAL_WEIGHTS)
+    if not distribution.is_chief():
+        return result, {}  # process 0 writes and evaluates
+    model = result.model
+    if distribution.process_count() > 1:  # the distributed model runs only with every process
+        weights = model.get_weights()
+        keras.distribution.set_distribution(None)
+        model = build()
+        model.set_weights(weights)
+    model.save_weights(out_dir / FINAL_WEIGHTS)
     summary = {"command": command,
                "seconds_this_call": round(seconds, 1), "cpu_seconds_this_call": round(cpu_seconds, 1),
                "training_seconds": round(sum(row.get("seconds", 0.0) for row in result.log), 1),
                "training_cpu_seconds": round(sum(row.get("cpu_seconds", 0.0) for row in result.log), 1),
                "cpu_count": os.cpu_count(),
                "epochs": result.epochs}  # fmt: skip
-    detections = predict(result.model, [record["image_path"] for record in val_records], config, batch_size=16,
+    detections = predict(model, [record["image_path"] for record in val_records], config, batch_size=16,
                          progress=True) if len(val_records) else []  # fmt: skip
     for mode in ("11point", "allpoint"):
         mean_ap = None

@@ -7,7 +7,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
 _INK = "#34495e"
-_STAGE_COLORS = {"backbone": "#f3eee2", "heads": "#e6f2e6", "step": "#eef2f7", "result": "#fde9d9"}
+_STAGE_COLORS = {"backbone": "#f3eee2", "heads": "#e3ebf5", "step": "#eef2f7", "result": "#f7f7f7"}
 _CELL_COLORS = ListedColormap(["#c9d9ea", "#f4f8fc"])  # a feature map's cells as a checkerboard
 _WIDTH, _HEIGHT = 17.0, 7.6  # the diagram's extent in data units (x right, y up)
 

@@ -93,6 +93,17 @@ def test_explorer_accepts_rows_and_an_empty_log(tmp_path):
     empty = TrainingCurvesExplorer(tmp_path / "missing.csv")  # a run that has not logged yet
     assert len(empty.artist.train_raw.get_xdata()) == 0
     assert empty.artist.metric_ax.get_title() == "validation mAP · 0 evaluations"
+    # its picture says so, with no empty legend box and no loss scale made up from nothing
+    assert empty.artist.loss_ax.get_title() == "loss · no epoch logged yet"
+    assert empty.artist.loss_ax.get_legend() is None
+    assert empty.artist.loss_ax.get_xlim() == (0.5, 1.5)
+    assert not empty.artist.loss_ax.yaxis.get_tick_params()["labelleft"]
+    assert_static_picture(empty)
+    write_log(tmp_path / "missing.csv", make_log(3))  # the first epochs arrive: scale and legend come back
+    empty.refresh()
+    assert empty.artist.loss_ax.get_legend() is not None
+    assert empty.artist.loss_ax.yaxis.get_tick_params()["labelleft"]
+    assert empty.artist.loss_ax.get_title().startswith("loss · 3 epochs")
 
 
 def test_displayed_explorer_carries_a_static_picture():

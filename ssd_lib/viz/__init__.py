@@ -10,7 +10,8 @@ One module per concept; the notebook that explains it in brackets:
 - :mod:`~ssd_lib.viz.detections`: detections, score maps, precision-recall (05);
 - :mod:`~ssd_lib.viz.model`: receptive fields and feature maps (06);
 - :mod:`~ssd_lib.viz.samples`: augmented samples, dataset box statistics (07);
-- :mod:`~ssd_lib.viz.training`: training curves (08).
+- :mod:`~ssd_lib.viz.training`: training curves (08);
+- :mod:`~ssd_lib.viz.pipeline`: the whole SSD pipeline as one diagram (00).
 
 Every public name is also here, so ``from ssd_lib import viz; viz.draw_boxes(...)`` works.
 Functions draw into a given ``Axes`` and return the artists they made, so explorers
@@ -47,6 +48,7 @@ from .palette import (
     class_color,
     outline,
 )
+from .pipeline import draw_ssd_pipeline
 from .samples import SampleArtist, box_scale_histogram, draw_samples
 from .training import TrainingCurvesArtist, smooth_curve
 
@@ -112,4 +114,6 @@ __all__ = [
     # training
     "smooth_curve",
     "TrainingCurvesArtist",
+    # pipeline
+    "draw_ssd_pipeline",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def smooth_curve(values, smoothing: float) -> np.ndarray:
@@ -50,6 +51,8 @@ class TrainingCurvesArtist:
                                            label="learning rate / its maximum")  # fmt: skip
         metric_ax.set_ylim(0.0, 1.05)
         metric_ax.set_xlabel("epoch")
+        for ax in (loss_ax, metric_ax):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epochs are whole numbers
         metric_ax.legend(loc="lower right", fontsize=8)
 
     @staticmethod
@@ -69,7 +72,10 @@ class TrainingCurvesArtist:
             raw.set_data(epoch, values)
             line.set_data(epoch, smooth_curve(values, smoothing))
         logged = [line for line in (self.train_line, self.val_line) if np.isfinite(line.get_ydata()).any()]
-        self.loss_ax.legend(handles=logged, loc="upper right", fontsize=8)  # no entry for a loss never logged
+        if logged:
+            self.loss_ax.legend(handles=logged, loc="upper right", fontsize=8)  # no entry for a loss never logged
+        elif self.loss_ax.get_legend() is not None:
+            self.loss_ax.get_legend().remove()
         mean_ap = self._column(log, "val_mAP")
         evaluated = ~np.isnan(mean_ap)
         self.map_line.set_data(epoch[evaluated], mean_ap[evaluated])
@@ -79,12 +85,17 @@ class TrainingCurvesArtist:
         self.rate_line.set_data(epoch[known], rate[known] / (peak if peak > 0 else 1.0))
         self.loss_ax.relim()
         self.loss_ax.autoscale_view()
-        if len(epoch):
-            self.loss_ax.set_xlim(epoch[0] - 0.5, epoch[-1] + 0.5)
-            self.metric_ax.set_xlim(epoch[0] - 0.5, epoch[-1] + 0.5)
+        # x from epoch 1 (0.5 .. 1.5 before the first epoch: a run that has not logged yet)
+        first, last = (epoch[0], epoch[-1]) if len(epoch) else (1, 1)
+        self.loss_ax.set_xlim(first - 0.5, last + 0.5)
+        self.metric_ax.set_xlim(first - 0.5, last + 0.5)
+        if not logged:
+            self.loss_ax.set_ylim(0.0, 1.0)
+        self.loss_ax.tick_params(axis="y", labelleft=bool(logged))  # no loss scale without a loss
         losses = self._column(log, "loss")
         last_loss = f" · last {losses[-1]:.3f}" if len(losses) and np.isfinite(losses[-1]) else ""
-        self.loss_ax.set_title(f"loss · {len(log)} epochs{last_loss}", fontsize=10)
+        epochs_text = f"{len(log)} epochs" if len(log) else "no epoch logged yet"
+        self.loss_ax.set_title(f"loss · {epochs_text}{last_loss}", fontsize=10)
         best = f" · best {np.nanmax(mean_ap):.3f}" if evaluated.any() else ""
         self.metric_ax.set_title(f"validation mAP · {int(evaluated.sum())} evaluations{best}", fontsize=10)
         return self

@@ -43,7 +43,7 @@ def draw_ssd_pipeline(ax, config, sources=None, image=None):
             is a good figure size).
         config: the detector's :class:`~ssd_lib.config.SSDConfig`.
         sources: optional ``(name, channels)`` of each source layer, e.g. from
-            :func:`ssd_lib.models.source_layer_names` and the layers' output shapes.
+            :func:`ssd_lib.prediction_heads.source_layer_names` and the layers' output shapes.
         image: optional ``(H, W, 3)`` image drawn as the input.
 
     Returns:

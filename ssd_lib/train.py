@@ -29,6 +29,7 @@ import keras
 
 from .config import SSD300_VOC, SSD512_VOC, SSD_SMALL_SHAPES
 from .datasets import open_dataset
+from .datasets.sources import EmptySplitError
 from .inference import MODEL_BUILDERS, MODEL_FILE, model_name_of, write_model_file
 from .distribution import Cluster, initialize_cluster, process_count, process_index
 from .training import (Recipe, RunFolderError, RunOptions, TrainingDivergedError, configure_devices, presets,
@@ -139,10 +140,19 @@ def read_splits(arguments, classes):
     classes = classes or source.discover_classes()
     logger.info("%s: %s dataset, training split %r, validation split %r, classes %s", source.path,
                 source.format, train_split, val_split, ", ".join(classes))  # fmt: skip
-    train_records = source.records(train_split, classes)[: arguments.max_train_images]
-    val_records = source.records(val_split, classes)[: arguments.max_val_images] if val_split else []
-    if not val_records:
+    try:
+        train_records = source.records(train_split, classes)[: arguments.max_train_images]
+    except EmptySplitError:
+        raise ValueError(f"the training split is empty ({source.path} (image set {train_split!r}))") from None
+    val_records = []
+    if val_split is None:
         logger.warning("%s: no validation split; the run reports no mAP (give --val-split)", source.path)
+    else:
+        try:
+            val_records = source.records(val_split, classes)[: arguments.max_val_images]
+        except EmptySplitError:
+            logger.warning("the validation split is empty (%s (image set %r)): no validation mAP", source.path,
+                           val_split)  # fmt: skip
     return train_records, val_records, tuple(classes)
 
 

@@ -52,6 +52,10 @@ __all__ = ["DatasetSource", "open_dataset", "load_dataset"]
 
 logger = logging.getLogger(__name__)
 
+
+class EmptySplitError(ValueError):
+    """A split that exists but holds no images (the message names the dataset and the split)."""
+
 _ALL = "all"  # the split of every image, where a dataset names no splits
 
 
@@ -147,7 +151,7 @@ class DatasetSource:
         records = self._parse(split, classes, on_error)
         if not records:
             skipped = " (every image was skipped: see the warning)" if on_error == "skip" else ""
-            raise ValueError(f"{self.path}: split {split!r} has no images{skipped}")
+            raise EmptySplitError(f"{self.path}: split {split!r} has no images{skipped}")
         records.source = f"{self.path} (split {split!r})"
         return records
 

@@ -26,8 +26,8 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests --ignore=tests/e2e notebooks $(NBVAL)
-	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest tests --ignore=tests/e2e notebooks $(NBVAL) --durations=25
+	$(BIN)/python -m pytest tests/e2e --durations=10
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests --ignore=tests/e2e
@@ -36,7 +36,7 @@ notebooks: $(STAMP)
 	$(BIN)/python -m pytest notebooks $(NBVAL)
 
 e2e: $(STAMP)
-	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest tests/e2e --durations=10
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done

@@ -53,8 +53,9 @@ def _levels(values):
 
 
 def _saturation_hue(images, saturation_factor, hue_sixths, rotate_hue):
-    """The host's HSV step (:func:`ssd_lib.augment._saturation_hue`) for ``(b, H, W, 3)`` float
-    images of whole levels; ``saturation_factor``, ``hue_sixths``, ``rotate_hue`` are ``(b, 1, 1)``."""
+    """The host's HSV step (:func:`ssd_lib.augment.color._saturation_hue`) for ``(b, H, W, 3)``
+    float images of whole levels; ``saturation_factor``, ``hue_sixths``, ``rotate_hue`` are
+    ``(b, 1, 1)``."""
     red, green, blue = images[..., 0], images[..., 1], images[..., 2]
     value = ops.maximum(ops.maximum(red, green), blue)  # (b, H, W)
     chroma = value - ops.minimum(ops.minimum(red, green), blue)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from ssd_lib import augment
+from ssd_lib.augment import color
 from ssd_lib.augment import (
     ColorParams,
     PhotometricDistort,
@@ -105,8 +106,8 @@ def test_saturation_and_hue_match_colorsys(saturation_factor, hue_degrees):
 def test_large_images_do_not_keep_scratch_buffers():
     big = np.full((1100, 1000, 3), [200, 100, 50], np.uint8)  # above the scratch-buffer limit
     np.testing.assert_array_equal(adjust_saturation(big, 0.0)[::97, ::89], 200)
-    buffers = augment._scratch.__dict__.get("buffers", {})
-    assert all(buffer.size <= augment._MAX_SCRATCH_ELEMENTS for buffer in buffers.values())
+    buffers = color._scratch.__dict__.get("buffers", {})
+    assert all(buffer.size <= color._MAX_SCRATCH_ELEMENTS for buffer in buffers.values())
 
 
 def test_hue_and_saturation_golden_values():

@@ -6,16 +6,16 @@ import warnings
 import numpy as np
 import pytest
 
-from ssd_lib import decoder
+from ssd_lib import decoder, nms
 from ssd_lib.anchors import generate_anchors
 from ssd_lib.config import SSD300_VOC, SSDConfig
 from ssd_lib.decoder import (
     class_probabilities,
     decode_all_boxes,
     decode_detections,
-    greedy_nms,
     select_candidates,
 )
+from ssd_lib.nms import greedy_nms
 
 # A small, non-square config (x and y mix-ups show): 4*6*4 + 2*3*3 = 114 anchors, 3 classes.
 TINY = SSDConfig(
@@ -192,9 +192,9 @@ def test_greedy_nms_equal_scores_and_identical_boxes():
 def test_greedy_nms_blocks_and_chunks_equal_reference_loop(monkeypatch, seed):
     # Force the paths meant for large groups onto small cases: pairs in chunks of 5, groups of
     # more than 3 boxes through blocks of 4 boxes.
-    monkeypatch.setattr(decoder, "_PAIRS_PER_CHUNK", 5)
-    monkeypatch.setattr(decoder, "_PAIRWISE_GROUP_SIZE", 3)
-    monkeypatch.setattr(decoder, "_NMS_BLOCK_SIZE", 4)
+    monkeypatch.setattr(nms, "_PAIRS_PER_CHUNK", 5)
+    monkeypatch.setattr(nms, "_PAIRWISE_GROUP_SIZE", 3)
+    monkeypatch.setattr(nms, "_NMS_BLOCK_SIZE", 4)
     rng = np.random.default_rng(200 + seed)
     n = int(rng.integers(1, 70))
     boxes, scores = random_nms_case(rng, n, tie_scores=seed % 2 == 0, duplicate_boxes=seed % 3 == 0)
@@ -218,7 +218,7 @@ def test_overlapping_pairs_sweep_finds_every_overlapping_pair(iou_threshold):
         for j in range(i + 1, 90)
         if group[i] == group[j] and reference_iou(boxes[i], boxes[j]) > iou_threshold
     }
-    sources, targets = decoder._overlapping_pairs(boxes, group, iou_threshold)
+    sources, targets = nms._overlapping_pairs(boxes, group, iou_threshold)
     assert set(zip(sources.tolist(), targets.tolist())) == expected
     assert len(sources) == len(expected)  # no pair twice
 

@@ -18,7 +18,8 @@ import pytest
 from ssd_lib.anchors import generate_anchors
 from ssd_lib.boxes import centroids_to_corners
 from ssd_lib.config import SSD300_COCO, SSDConfig
-from ssd_lib.decoder import decode_all_boxes, decode_detections, class_probabilities, greedy_nms
+from ssd_lib.decoder import decode_all_boxes, decode_detections, class_probabilities
+from ssd_lib.nms import greedy_nms
 from ssd_lib.pretrained import SOURCES, set_layer_weights
 from ssd_lib.pretrained.from_torchvision import (
     COCO_CATEGORIES,

@@ -31,7 +31,14 @@ from .anchors import (
     ratio_label,
 )
 from .boxes import BoxArtist, BoxLabels, draw_anchors, draw_boxes, draw_highlight
-from .detections import DetectionArtist, detection_labels, draw_detections, draw_precision_recall, show_score_map
+from .detections import (
+    DetectionArtist,
+    detection_labels,
+    draw_detections,
+    draw_precision_recall,
+    show_detections,
+    show_score_map,
+)
 from .figures import BlitRenderer, PixelImage, encode_canvas, figure_message, figure_to_png, new_figure, show_image
 from .matching import MATCH_FADE, MATCH_LEGEND, MATCH_STYLES, MatchArtist, hard_negative_artist, match_legend, positive_artist
 from .model import FeatureMapArtist, draw_receptive_fields_vs_anchors
@@ -102,6 +109,7 @@ __all__ = [
     "detection_labels",
     "DetectionArtist",
     "draw_detections",
+    "show_detections",
     "show_score_map",
     "draw_precision_recall",
     # model

@@ -11,23 +11,26 @@ No code of those projects runs here: a ``.pth`` is read by a restricted unpickle
 
 Command line (``python -m ssd_lib.pretrained --help``)::
 
-    python -m ssd_lib.pretrained download torchvision-coco --to data/models
+    python -m ssd_lib.pretrained download torchvision-coco
     python -m ssd_lib.pretrained convert data/models/ssd300_vgg16_coco-b556d3b4.pth
+
+Both use the repository's ``data/models`` from any working directory (``MODELS_DIR``; the
+environment variable ``SSD_MODELS_DIR`` names another folder; ``--to`` another for one command).
 
 Library::
 
     from ssd_lib.pretrained import SOURCES, load_pretrained
     from ssd_lib.inference import predict
-    model, config = load_pretrained("torchvision-coco")   # from data/models
+    model, config = load_pretrained("torchvision-coco")   # from MODELS_DIR
     detections = predict(model, images, config, **SOURCES["torchvision-coco"].decoding)
 
 Modules: ``pth`` (the ``.pth`` reader), ``from_torchvision`` and ``from_ssd_keras`` (layer
-mappings and conventions), ``sources`` (names, URLs, checksums, download), ``convert`` (build,
-save, load), ``finetune`` (start training from them, also for other classes), ``cli``.
+mappings and conventions), ``sources`` (names, URLs, checksums, download), ``models_dir`` (where
+the files live), ``convert`` (build, save, load), ``finetune`` (start training from them, also
+for other classes), ``cli``.
 """
 
 from ssd_lib.pretrained.convert import (
-    MODELS_DIR,
     convert_file,
     load_if_present,
     load_pretrained,
@@ -35,6 +38,7 @@ from ssd_lib.pretrained.convert import (
     set_layer_weights,
 )
 from ssd_lib.pretrained.finetune import copy_pretrained, finetuning_builder, finetuning_config
+from ssd_lib.pretrained.models_dir import MODELS_DIR, MODELS_DIR_VARIABLE, default_models_dir
 from ssd_lib.pretrained.pth import PthError, UnsafePickleError, read_pth
 from ssd_lib.pretrained.sources import SOURCES, PretrainedSource, download, source_for_file
 
@@ -42,6 +46,8 @@ __all__ = [
     "SOURCES",
     "PretrainedSource",
     "MODELS_DIR",
+    "MODELS_DIR_VARIABLE",
+    "default_models_dir",
     "download",
     "source_for_file",
     "convert_file",

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from ..datasets.download import DownloadError
-from .convert import MODELS_DIR, convert_file, save_converted
+from .convert import convert_file, save_converted
+from .models_dir import MODELS_DIR
 from .sources import SOURCES, download, source_for_file
 
 

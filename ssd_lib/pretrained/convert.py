@@ -17,13 +17,10 @@ import numpy as np
 
 from ..config import SSDConfig
 from ..datasets.download import file_hexdigest
+from .models_dir import MODELS_DIR, shown_path
 from .sources import SOURCES, PretrainedSource, source_for_file
 
-__all__ = ["MODELS_DIR", "set_layer_weights", "convert_file", "save_converted", "load_pretrained",
-           "load_if_present"]  # fmt: skip
-
-#: Where converted weights live by default (next to the shipped small model).
-MODELS_DIR = Path("data/models")
+__all__ = ["set_layer_weights", "convert_file", "save_converted", "load_pretrained", "load_if_present"]
 
 
 def set_layer_weights(model, layer_weights: dict, source="weights") -> None:
@@ -152,7 +149,7 @@ def load_pretrained(name_or_file, models_dir=MODELS_DIR):
         source = SOURCES[name]
         original = models_dir / source.filename
         if not original.exists():
-            raise FileNotFoundError(f"no pretrained weights {name!r} in {models_dir}: "
+            raise FileNotFoundError(f"no pretrained weights {name!r} in {shown_path(models_dir)}: "
                                     f"{source.how_to_get(models_dir)}")  # fmt: skip
         print(f"converting {original} (once; saved as {models_dir / name}.weights.h5)")
         model, config = convert_file(original, source)
@@ -162,7 +159,7 @@ def load_pretrained(name_or_file, models_dir=MODELS_DIR):
         return convert_file(name)
     known = ", ".join(sorted(SOURCES))
     raise FileNotFoundError(f"no pretrained weights {name!r}: neither a known name ({known}), "
-                            f"a converted model in {models_dir}, nor a file")  # fmt: skip
+                            f"a converted model in {shown_path(models_dir)}, nor a file")  # fmt: skip
 
 
 def load_if_present(name: str, models_dir=MODELS_DIR):

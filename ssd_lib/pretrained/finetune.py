@@ -15,7 +15,8 @@ import numpy as np
 
 from ..anchors import generate_anchors
 from ..config import SSDConfig
-from .convert import MODELS_DIR, load_pretrained
+from .convert import load_pretrained
+from .models_dir import MODELS_DIR
 
 __all__ = ["copy_pretrained", "finetuning_config", "finetuning_builder"]
 

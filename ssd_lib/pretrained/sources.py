@@ -22,6 +22,7 @@ from .from_torchvision import (
     TORCHVISION_SSD300_COCO,
     torchvision_layer_weights,
 )
+from .models_dir import MODELS_DIR, shown_path
 from .pth import find_state_dict, read_pth
 
 __all__ = ["PretrainedSource", "SOURCES", "source_named", "source_for_file", "download"]
@@ -66,13 +67,16 @@ class PretrainedSource:
             return known[n_classes]
         return dataclasses.replace(self.config, n_classes=n_classes, class_names=None)
 
-    def how_to_get(self, models_dir) -> str:
-        """One line: the command (or the manual download) that puts the file in ``models_dir``."""
-        target = Path(models_dir) / self.filename
+    def how_to_get(self, models_dir=MODELS_DIR) -> str:
+        """One line: the command (or the manual download) that puts the file in ``models_dir``
+        (the command names the folder only when it is not the default, so it works from any
+        working directory)."""
+        target = shown_path(Path(models_dir) / self.filename)
         if self.manual:
             return (f"download {self.filename} by hand from {self.url} (ssd_keras's README, "
                     f"'Download the original trained model weights') and put it at {target}")  # fmt: skip
-        return (f"run `python -m ssd_lib.pretrained download {self.name} --to {models_dir}` "
+        to = "" if Path(models_dir) == MODELS_DIR else f" --to {shown_path(models_dir)}"
+        return (f"run `python -m ssd_lib.pretrained download {self.name}{to}` "
                 f"(or download {self.url} by hand and put it at {target})")  # fmt: skip
 
 
@@ -137,7 +141,7 @@ def source_for_file(path) -> PretrainedSource:
     raise ValueError(f"{path}: neither a PyTorch checkpoint (.pth) nor an HDF5 weights file (.h5)")
 
 
-def download(name: str, to="data/models", progress: bool = True, accept_checksum_mismatch: bool = False) -> Path:
+def download(name: str, to=MODELS_DIR, progress: bool = True, accept_checksum_mismatch: bool = False) -> Path:
     """Download the weights file of source ``name`` into folder ``to`` (resumable, checked).
 
     A file already there (e.g. downloaded by hand) is verified and never deleted; with another

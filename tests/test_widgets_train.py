@@ -90,7 +90,7 @@ def test_refresh_reads_new_epochs_like_a_live_plot(tmp_path):
 def test_explorer_accepts_rows_and_an_empty_log(tmp_path):
     explorer = TrainingCurvesExplorer(make_log(4))
     assert len(explorer.artist.train_raw.get_xdata()) == 4
-    empty = TrainingCurvesExplorer(tmp_path / "missing.csv")  # a run that has not logged yet
+    empty = TrainingCurvesExplorer(tmp_path / "missing.csv", live=True)  # a run that has not logged yet
     assert len(empty.artist.train_raw.get_xdata()) == 0
     assert empty.artist.metric_ax.get_title() == "validation mAP · 0 evaluations"
     # its picture says so, with no empty legend box and no loss scale made up from nothing
@@ -101,9 +101,26 @@ def test_explorer_accepts_rows_and_an_empty_log(tmp_path):
     assert_static_picture(empty)
     write_log(tmp_path / "missing.csv", make_log(3))  # the first epochs arrive: scale and legend come back
     empty.refresh()
-    assert empty.artist.loss_ax.get_legend() is not None
-    assert empty.artist.loss_ax.yaxis.get_tick_params()["labelleft"]
-    assert empty.artist.loss_ax.get_title().startswith("loss · 3 epochs")
+    loss_ax = empty.artist.loss_ax
+    assert loss_ax.get_legend() is not None
+    assert loss_ax.yaxis.get_tick_params()["labelleft"]
+    assert loss_ax.get_title().startswith("loss · 3 epochs")
+    # the loss axis follows the losses (3.83 .. 12), not the 0 .. 1 of the empty plot
+    low, high = loss_ax.get_ylim()
+    assert 3 < low < 10.0 / 3 + 0.5 and 12 <= high < 13
+    # and the layout made room for the tick labels that the empty plot did not have
+    renderer = empty.figure.canvas.get_renderer()
+    labels = [label for label in loss_ax.get_yticklabels() if label.get_text() and label.get_visible()]
+    assert labels and min(label.get_window_extent(renderer).x0 for label in labels) >= 0
+    assert loss_ax.yaxis.label.get_window_extent(renderer).x0 >= 0
+
+
+def test_a_missing_log_of_a_finished_run_is_an_error_not_an_empty_plot(tmp_path):
+    # notebook 08 once showed the shipped model's curves as an empty plot after the log moved
+    with pytest.raises(FileNotFoundError, match=f"no training log {tmp_path / 'moved.csv'}.*live=True"):
+        TrainingCurvesExplorer(tmp_path / "moved.csv")
+    with pytest.raises(ValueError, match="live=True needs a log file to watch"):
+        TrainingCurvesExplorer(make_log(2), live=True)
 
 
 def test_displayed_explorer_carries_a_static_picture():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ipywidgets as widgets
 
 from .. import viz
@@ -20,12 +22,22 @@ class TrainingCurvesExplorer(BlitExplorer):
     Args:
         log: a ``log.csv`` path (:func:`ssd_lib.training.read_log` reads it) or a list of rows.
         title: optional figure title.
+        live: ``log`` belongs to a run that may not have written it yet: an empty plot until
+            :meth:`refresh` finds epochs. Otherwise a missing file is an error.
+
+    Raises:
+        FileNotFoundError: ``log`` does not exist and ``live`` is False (names the file).
+        ValueError: ``live`` with a list of rows (nothing to re-read).
 
     Attributes:
         rows: the log rows shown (dicts, as ``read_log`` returns them).
     """
 
-    def __init__(self, log, title: str | None = None):
+    def __init__(self, log, title: str | None = None, live: bool = False):
+        if live and isinstance(log, (list, tuple)):
+            raise ValueError("TrainingCurvesExplorer: live=True needs a log file to watch, not a list of rows")
+        if not live and not isinstance(log, (list, tuple)) and not Path(log).is_file():
+            raise FileNotFoundError(f"no training log {log}; for a run that has not written it yet, pass live=True")
         self.source = log
         self.rows = self._read()
         last = self._last_epoch()
@@ -51,10 +63,16 @@ class TrainingCurvesExplorer(BlitExplorer):
         return max([int(row["epoch"]) for row in self.rows] + [1])
 
     def refresh(self) -> None:
-        """Re-read the log (new epochs) and redraw; a range that ended at the last epoch grows."""
+        """Re-read the log (new epochs) and redraw; a range that ended at the last epoch grows.
+
+        The figure is laid out anew (the layout is otherwise frozen after the first render): the
+        new losses may need wider tick labels, and the first ones bring a scale an empty plot
+        did not show.
+        """
         was_at_end = self.epochs.value[1] == self.epochs.max
         self.rows = self._read()
         last = self._last_epoch()
+        self.figure.set_layout_engine("constrained")
         with self.hold_trait_notifications():
             self.epochs.max = max(last, self.epochs.min)
             if was_at_end:

@@ -90,7 +90,7 @@ class TrainingCurvesArtist:
         self.loss_ax.set_xlim(first - 0.5, last + 0.5)
         self.metric_ax.set_xlim(first - 0.5, last + 0.5)
         if not logged:
-            self.loss_ax.set_ylim(0.0, 1.0)
+            self.loss_ax.set_ylim(0.0, 1.0, auto=None)  # autoscaling stays on for the first losses
         self.loss_ax.tick_params(axis="y", labelleft=bool(logged))  # no loss scale without a loss
         losses = self._column(log, "loss")
         last_loss = f" · last {losses[-1]:.3f}" if len(losses) and np.isfinite(losses[-1]) else ""

@@ -95,10 +95,6 @@ def save_readme_screenshot(png: bytes, path: Path = README_SCREENSHOT) -> int:
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_notebook_in_jupyterlab(notebook, page, lab_server):
-    if notebook.stem == "08_train_ssd300":
-        # Known regression (closing note of stop 19): in the browser, notebook 08's second explorer
-        # (training curves) does not redraw when its sliders move. Fix it and remove this skip.
-        pytest.skip("notebook 08's training-curves explorer does not redraw in the browser (known regression)")
     start = time.monotonic()
     open_notebook(page, lab_server, f"notebooks/{notebook.name}")
     opened = time.monotonic()

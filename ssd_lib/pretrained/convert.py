@@ -151,7 +151,7 @@ def load_pretrained(name_or_file, models_dir=MODELS_DIR):
         if not original.exists():
             raise FileNotFoundError(f"no pretrained weights {name!r} in {shown_path(models_dir)}: "
                                     f"{source.how_to_get(models_dir)}")  # fmt: skip
-        print(f"converting {original} (once; saved as {models_dir / name}.weights.h5)")
+        print(f"converting {shown_path(original)} (once; saved as {shown_path(models_dir / name)}.weights.h5)")
         model, config = convert_file(original, source)
         save_converted(model, config, source, name, models_dir, from_file=original)
         return model, config

@@ -1,15 +1,14 @@
 """Tests of the run folder's safety: the checkpoint swap under kills, damaged checkpoint files, a full disk,
-the lock, and the same-run check of a resume (ssd_lib.training.checkpoint, run_folder, run_identity)."""
+the lock, and the same-run check of a resume (ssd_lib.training.checkpoint, run_folder, run_identity).
+
+A real ``kill -9`` inside the swap window of a training run, and the resume after it, are tested in
+test_train.py (one subprocess for both)."""
 
 import errno
 import json
 import logging
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import textwrap
 from collections import namedtuple
 from pathlib import Path
 
@@ -22,8 +21,6 @@ import pytest  # noqa: E402
 from ssd_lib import training  # noqa: E402
 from ssd_lib.training import checkpoint, run_identity  # noqa: E402
 from ssd_lib.training.run_folder import RunFolderError, check_run_folder, lock_run_folder  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_model():
@@ -117,48 +114,6 @@ def test_a_kill_at_any_instant_of_the_swap_leaves_a_checkpoint(two_checkpoints, 
         assert checkpoint.load_checkpoint(resumed, out)["epoch"] == 4 and stamp_of(resumed) == 4
     assert total is not None and total >= 6  # every step of a save was interrupted once
     assert "rmtree" in operations and operations.count("replace") >= 3
-
-
-_KILL_IN_THE_WINDOW = textwrap.dedent(
-    """
-    import os, signal, sys
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    sys.path.insert(0, {tests!r})
-    import test_run_folder as helpers
-    from ssd_lib.training import checkpoint, run_folder
-
-    model = helpers.tiny_model()
-    with run_folder.lock_run_folder(run_folder.check_run_folder({out!r})):
-        helpers.stamp(model, 1)
-        checkpoint.save_checkpoint(model, {out!r}, 1)
-        helpers.stamp(model, 2)
-        replace = os.replace
-        def replace_then_die(source, target):
-            replace(source, target)
-            if str(source).endswith("checkpoint"):  # the old one moved aside, the new one not yet in place
-                os.kill(os.getpid(), signal.SIGKILL)
-        os.replace = replace_then_die
-        checkpoint.save_checkpoint(model, {out!r}, 2)
-    """
-)
-
-
-def test_kill_9_inside_the_swap_window_resumes_from_the_new_checkpoint(tmp_path):
-    out = tmp_path / "run"
-    script = tmp_path / "killed.py"
-    script.write_text(_KILL_IN_THE_WINDOW.format(tests=str(REPO / "tests"), out=str(out)))
-    killed = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert not (out / "checkpoint").exists() and (out / "checkpoint.new").exists()  # killed in the window
-    model = tiny_model()
-    assert checkpoint.checkpoint_epoch(out) == 2
-    assert checkpoint.load_checkpoint(model, out)["epoch"] == 2 and stamp_of(model) == 2
-    with lock_run_folder(out):  # the killed process's lock is gone with it
-        stamp(model, 3)
-        checkpoint.save_checkpoint(model, out, 3)
-    assert checkpoint.load_checkpoint(model, out)["epoch"] == 3
-    assert sorted(path.name for path in out.iterdir() if "checkpoint" in path.name) == [
-        "checkpoint", "checkpoint.previous"]  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ damaged files

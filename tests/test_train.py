@@ -6,6 +6,8 @@ import json
 import math
 import os
 import random
+import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -39,6 +41,18 @@ def build_tiny():
     return build_small_ssd(TINY, width_multiplier=0.25, l2_regularization=0.0)
 
 
+# The smallest detector, for the resume tests (what they prove does not need one that learns): one
+# stride-2 stage to a 16x16 map, one anchor per cell. Compiling it takes a quarter of TINY's time.
+SMALLEST = SSDConfig(
+    image_height=32, image_width=32, n_classes=2, feature_map_sizes=(16,), aspect_ratios=((1.0,),),
+    scales=(0.3, 0.6), class_names=("square", "bar"),
+)  # fmt: skip
+
+
+def build_smallest():
+    return build_small_ssd(SMALLEST, width_multiplier=0.25, l2_regularization=0.0)
+
+
 def make_records(folder: Path, n: int, seed: int = 0, size=(40, 48)) -> list:
     """``n`` PNG images (width x height = size) with one grey square or bar on black."""
     rng = np.random.default_rng(seed)
@@ -64,8 +78,8 @@ def records(tmp_path_factory):
     return make_records(tmp_path_factory.mktemp("tiny_images"), 16)
 
 
-def dataset(records, batch_size=4):
-    return DetectionDataset(records, TINY, batch_size=batch_size, augment=False, seed=0)
+def dataset(records, batch_size=4, config=TINY):
+    return DetectionDataset(records, config, batch_size=batch_size, augment=False, seed=0)
 
 
 # ------------------------------------------------------------------------------ schedules
@@ -173,46 +187,65 @@ def test_a_few_steps_lower_the_loss_and_log_the_map(records, tmp_path):
     assert training.load_checkpoint(model, tmp_path / "empty") is None
 
 
-_KILLED_RUN = textwrap.dedent(
+# A run of 3 epochs of 4 steps, killed (SIGKILL) inside the checkpoint swap after epoch 2.
+KILLED_RECIPE = training.Recipe(epochs=3, batch_size=4, optimizer="sgd", learning_rate=0.02, decay_epochs=(2,))
+
+_KILLED_IN_THE_SWAP = textwrap.dedent(
     """
-    import os, sys
+    import os, pathlib, signal, sys
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     import keras
     sys.path.insert(0, {tests!r})
     import test_train as helpers
     from ssd_lib import training
 
-    class KillInEpoch3(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == 2 and batch == 1:
-                os._exit(9)  # like a kill -9: no clean-up, no saving
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
+    replace = os.replace
+    def replace_then_die(source, target):
+        replace(source, target)
+        if str(source).endswith("checkpoint"):  # epoch 2's swap: the old one moved aside, the new one not yet in place
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.replace = replace_then_die
 
     keras.utils.set_random_seed(0)
-    records = helpers.make_records(__import__("pathlib").Path({images!r}), 16)
-    recipe = training.Recipe(epochs=3, batch_size=4, optimizer="sgd", learning_rate=0.02, decay_epochs=(2,))
-    training.train(helpers.build_tiny, helpers.TINY, helpers.dataset(records), {out!r}, recipe,
-                   options=training.RunOptions(tensorboard=False, verbose=0, callbacks=[KillInEpoch3()]))
+    records = helpers.make_records(pathlib.Path({images!r}), 16)
+    training.train(helpers.build_smallest, helpers.SMALLEST, helpers.dataset(records, config=helpers.SMALLEST), {out!r},
+                   helpers.KILLED_RECIPE, options=training.RunOptions(tensorboard=False, verbose=0))
     """
 )
 
 
-def test_resume_after_a_kill_continues_from_the_last_epoch_bit_exactly(tmp_path, capsys):
-    out = tmp_path / "run"
-    script = tmp_path / "killed_run.py"
-    script.write_text(_KILLED_RUN.format(tests=str(REPO / "tests"), images=str(tmp_path / "images"), out=str(out)))
+@pytest.fixture(scope="module")
+def killed_in_the_swap(tmp_path_factory):
+    """``(run folder, images folder, the killed process)`` of a run killed by ``kill -9`` inside the
+    checkpoint swap after epoch 2 of 3 (one subprocess for the tests below; they leave the folder as it is)."""
+    folder = tmp_path_factory.mktemp("killed")
+    script = folder / "killed_run.py"
+    script.write_text(_KILLED_IN_THE_SWAP.format(tests=str(REPO / "tests"), images=str(folder / "images"),
+                                                 out=str(folder / "run")))  # fmt: skip
     killed = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert killed.returncode == 9, killed.stderr[-2000:]
-    before = training.read_log(out / "log.csv")
-    assert [row["epoch"] for row in before] == [1, 2]  # epoch 3 was under way
-    assert training.checkpoint_epoch(out) == 2
+    return folder / "run", folder / "images", killed
 
-    records = make_records(tmp_path / "images", 16)
-    recipe = training.Recipe(epochs=3, batch_size=4, optimizer="sgd", learning_rate=0.02, decay_epochs=(2,))
+
+def test_kill_9_inside_the_checkpoint_swap_leaves_the_new_checkpoint(killed_in_the_swap):
+    out, _, killed = killed_in_the_swap
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not (out / "checkpoint").exists() and (out / "checkpoint.new").exists()  # killed in the window
+    assert training.checkpoint_epoch(out) == 2  # checkpoint.new is complete: it is read
+    assert [row["epoch"] for row in training.read_log(out / "log.csv")] == [1, 2]
+    with training.run_folder.lock_run_folder(out):  # the killed process's lock is gone with it
+        pass
+
+
+def test_resume_after_a_kill_continues_from_the_last_epoch_bit_exactly(killed_in_the_swap, tmp_path, capsys):
+    killed_run, images, killed = killed_in_the_swap
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    out = shutil.copytree(killed_run, tmp_path / "run")
+    before = training.read_log(out / "log.csv")
+    records = make_records(images, 16)
     quiet = training.RunOptions(tensorboard=False, verbose=0)
     random.seed(1234)  # Python's global random (Keras' fit shuffle) is in another state than in the killed run
-    result = training.train(build_tiny, TINY, dataset(records), out, recipe, options=quiet)  # the lock died with it
+    result = training.train(build_smallest, SMALLEST, dataset(records, config=SMALLEST), out, KILLED_RECIPE,
+                            options=quiet)  # fmt: skip
     assert "resuming after epoch 2 of 3" in capsys.readouterr().out
     assert result.initial_epoch == 2
     after = training.read_log(out / "log.csv")
@@ -223,42 +256,49 @@ def test_resume_after_a_kill_continues_from_the_last_epoch_bit_exactly(tmp_path,
     # so the schedule continued: 0.02 until epoch 2, then 0.002.
     assert int(result.model.optimizer.iterations) == 3 * 4
     assert [row["learning_rate"] for row in after] == pytest.approx([0.02, 0.002, 0.002])
+    assert sorted(path.name for path in out.iterdir() if "checkpoint" in path.name) == [
+        "checkpoint", "checkpoint.previous"]  # fmt: skip
 
     # Kill + resume trains exactly as an uninterrupted run.
     keras.utils.set_random_seed(0)
-    uninterrupted = training.train(build_tiny, TINY, dataset(records), tmp_path / "whole", recipe, options=quiet)
-    for resumed, whole in zip(result.model.weights, uninterrupted.model.weights):
+    uninterrupted = training.train(build_smallest, SMALLEST, dataset(records, config=SMALLEST), tmp_path / "whole",
+                                   KILLED_RECIPE, options=quiet)  # fmt: skip
+    for resumed, whole in zip(result.model.weights, uninterrupted.model.weights, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(resumed), keras.ops.convert_to_numpy(whole))
 
 
 def test_resume_uses_new_resumable_settings_and_refuses_another_run(records, tmp_path, capsys):
     out = tmp_path / "run"
     quiet = training.RunOptions(tensorboard=False, verbose=0)
-    four = dataset(records[:4])  # one step per epoch
+
+    def run(train_records, recipe, options=quiet):
+        return training.train(build_smallest, SMALLEST, dataset(train_records, recipe.batch_size, SMALLEST), out,
+                              recipe, options=options)  # fmt: skip
+
+    four = records[:4]  # one step per epoch
     recipe = training.Recipe(epochs=1, batch_size=4, optimizer="sgd", learning_rate=0.02)
-    training.train(build_tiny, TINY, four, out, recipe, options=quiet)
+    run(four, recipe)
     # More epochs and a new learning rate: resumed, and the new learning rate is used (not the restored one).
     longer = recipe.replace(epochs=2, learning_rate=0.005)
-    result = training.train(build_tiny, TINY, four, out, longer, options=quiet)
+    result = run(four, longer)
     assert "resuming after epoch 1 of 2 with epochs: 1 -> 2; learning_rate: 0.02 -> 0.005" in capsys.readouterr().out
     assert [row["learning_rate"] for row in result.log] == pytest.approx([0.02, 0.005])
     assert training.read_settings(out)[0] == longer
-    # A longer cosine run continues its (stretched) schedule at the restored step, not at 0.
-    cosine = training.Recipe(epochs=2, batch_size=4, learning_rate=0.02, schedule="cosine")
-    training.train(build_tiny, TINY, four, tmp_path / "cosine", cosine, options=quiet)
-    stretched = training.train(build_tiny, TINY, four, tmp_path / "cosine", cosine.replace(epochs=4), options=quiet)
-    expected = training.learning_rate_schedule(0.02, 1, 4, "cosine")(3)
-    assert stretched.log[2]["learning_rate"] == pytest.approx(float(expected)) and float(expected) > 0.002
 
     # Other data or another batch size: refused, naming what differs; --overwrite moves the old run aside.
     with pytest.raises(training.RunFolderError, match=r"holds another run \(training data: 4 images .* -> 8 images"):
-        training.train(build_tiny, TINY, dataset(records[:8]), out, longer, options=quiet)
+        run(records[:8], longer)
     with pytest.raises(training.RunFolderError, match=r"batch_size: 4 -> 2.*--overwrite"):
-        training.train(build_tiny, TINY, dataset(records[:4], 2), out, longer.replace(batch_size=2), options=quiet)
-    fresh = training.train(build_tiny, TINY, dataset(records[:4], 2), out, recipe.replace(batch_size=2),
-                           options=dataclasses.replace(quiet, overwrite=True))  # fmt: skip
-    assert fresh.initial_epoch == 0 and [row["epoch"] for row in fresh.log] == [1]
+        run(four, longer.replace(batch_size=2))
+    # The fresh run is a cosine one of 2 epochs, which a longer run then stretches.
+    cosine = training.Recipe(epochs=2, batch_size=4, learning_rate=0.02, schedule="cosine")
+    fresh = run(four, cosine, options=dataclasses.replace(quiet, overwrite=True))
+    assert fresh.initial_epoch == 0 and [row["epoch"] for row in fresh.log] == [1, 2]
     assert training.checkpoint_epoch(tmp_path / "run.replaced-1") == 2  # the old run, kept
+    # A longer cosine run continues its (stretched) schedule at the restored step, not at 0.
+    stretched = run(four, cosine.replace(epochs=4))
+    expected = training.learning_rate_schedule(0.02, 1, 4, "cosine")(3)
+    assert stretched.log[2]["learning_rate"] == pytest.approx(float(expected)) and float(expected) > 0.002
 
 
 class _PoisonWeights(keras.callbacks.Callback):
@@ -456,8 +496,9 @@ def test_command_line_trains_and_writes_a_summary(tmp_path, capsys, caplog):
     assert command.main(["--data", str(empty_train), *arguments[:2], *arguments[4:]]) == 1
     assert f"the training split is empty ({empty_train} (image set 'train'))" in capsys.readouterr().err
     empty_val = make_shapes_dataset(tmp_path / "no_val", 4, 0, 0, image_size=96)
+    tiny = ["--preset", "tiny_shapes", "--jit", "off"]  # a whole run in seconds: 32x32 inputs, no XLA
     other_out = ["--out", str(tmp_path / "run2")]
-    assert command.main(["--data", str(empty_val), *arguments[:2], *other_out, *arguments[6:]]) == 0
+    assert command.main(["--data", str(empty_val), *tiny, *other_out, *arguments[6:]]) == 0
     assert "the validation split is empty" in caplog.text
     summary = json.loads((tmp_path / "run2" / "summary.json").read_text(), parse_constant=lambda name: 1 / 0)
     assert summary["val_mAP_11point"] is None and summary["val_mAP_allpoint"] is None

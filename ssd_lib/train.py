@@ -25,8 +25,6 @@ import os
 import sys
 from pathlib import Path
 
-import keras
-
 from .config import SSD300_VOC, SSD512_VOC, SSD_SMALL_SHAPES
 from .datasets import open_dataset
 from .datasets.sources import EmptySplitError
@@ -35,6 +33,7 @@ from .distribution import Cluster, initialize_cluster, process_count, process_in
 from .training import (Recipe, RunFolderError, RunOptions, TrainingDivergedError, configure_devices, presets,
                        train_and_evaluate)  # fmt: skip
 from .training.dataset_fit import SECONDS_PER_IMAGE, fit_to_dataset
+from .training.devices import set_random_seed
 from .training.run_folder import SETTINGS_FILE, check_run_folder, move_aside
 
 __all__ = ["parse_arguments", "main", "MODEL_CONFIGS"]
@@ -250,7 +249,7 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    keras.utils.set_random_seed(recipe.seed)
+    set_random_seed(recipe.seed)
     build_options = {} if width is None else {"width_multiplier": width}
     devices = configure_devices(recipe.precision)
     logger.info("%s: %s", arguments.model or arguments.preset, devices.describe(recipe.jit))

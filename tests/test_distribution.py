@@ -33,12 +33,13 @@ TWO_DEVICES = textwrap.dedent(
     from ssd_lib.losses import SSDLoss
     from ssd_lib.small_ssd import build_small_ssd
     from ssd_lib.pipeline import DetectionDataset
+    from ssd_lib.training.devices import set_random_seed
     from ssd_lib.training.presets import TINY_SHAPES as config
     root = make_shapes_dataset(sys.argv[1], n_train=5, n_val=0, seed=0, image_size=32)
     records = parse_voc(root, "train", SHAPES_CLASSES)
 
     def two_steps():
-        keras.utils.set_random_seed(0)
+        set_random_seed(0)
         model = build_small_ssd(config, width_multiplier=0.5)
         model.compile(keras.optimizers.SGD(0.05, momentum=0.9), SSDLoss(config=config), jit_compile=True)
         data = DetectionDataset(records, config, batch_size=4, seed=0, workers=1, shard=distribution.process_shard())
@@ -51,7 +52,7 @@ TWO_DEVICES = textwrap.dedent(
     two_losses, two_weights = two_steps()
     difference = max(float(np.abs(a - b).max()) for a, b in zip(one_weights, two_weights))
     print(json.dumps({"one": one_losses, "two": two_losses, "weight_difference": difference,
-                      "shard": repr(distribution.process_shard())}))
+                      "shard": repr(distribution.process_shard()), "tensorflow": "tensorflow" in sys.modules}))
     """
 )
 
@@ -84,6 +85,7 @@ def test_two_devices_take_the_same_steps_as_one(tmp_path):
     assert result["one"] == pytest.approx(result["two"], rel=1e-5)
     assert result["weight_difference"] < 1e-5
     assert "pad_last_batch=True" in result["shard"]
+    assert not result["tensorflow"]  # seeding under JAX does not start TensorFlow (seconds per process)
 
 
 def test_partial_cluster_settings_name_the_missing_flag(monkeypatch):

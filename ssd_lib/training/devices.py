@@ -6,6 +6,7 @@ loss scaling on older GPUs; float32 on a CPU), XLA compilation when a GPU is pre
 JAX, ``keras.distribution.DataParallel`` over all devices of all processes
 (:mod:`ssd_lib.distribution`). Under TensorFlow a run uses one GPU: multi-GPU and multi-machine
 training run on the JAX backend. :class:`DeviceSetup` records the choice.
+:func:`set_random_seed` seeds a run without starting TensorFlow under another backend.
 
 Explained in notebooks/08_train_ssd300.ipynb.
 """
@@ -13,13 +14,14 @@ Explained in notebooks/08_train_ssd300.ipynb.
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import keras
 
 from .. import distribution
 
 __all__ = ["PRECISIONS", "DeviceSetup", "gpu_devices", "gpu_compute_capabilities", "auto_precision",
-           "configure_devices"]
+           "configure_devices", "set_random_seed"]
 
 #: Keras dtype policies :func:`configure_devices` accepts ("auto": chosen by the hardware).
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -152,3 +154,19 @@ def configure_devices(precision: str = "auto", distribute: bool = True) -> Devic
     # XLA on a GPU; Keras' "auto" keeps it off on CPU-only TensorFlow.
     jit_compile = True if gpus else "auto"
     return DeviceSetup(backend, gpus, precision, jit_compile, data_parallel, processes)
+
+
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed(seed)``: Python's, NumPy's, Keras' and the backend's random
+    generators. Keras also seeds TensorFlow whenever it is installed (for ``tf.data``, which this
+    library does not use); under another backend that import alone costs seconds of every
+    process start, so there it is skipped (Keras then treats TensorFlow as absent in this process).
+    """
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    sys.modules["tensorflow"] = None  # importing it fails at once: Keras leaves it out
+    try:
+        keras.utils.set_random_seed(seed)
+    finally:
+        del sys.modules["tensorflow"]

@@ -8,8 +8,10 @@ batch. Several machines join through ``jax.distributed`` (:func:`initialize_clus
 argument names of ``jax.distributed.initialize``, or found in a SLURM allocation as JAX does).
 Each process then loads its own part of every batch (:func:`process_shard`,
 :class:`ssd_lib.pipeline.Shard`); process 0 writes the run folder (:func:`is_chief`); all
-processes check that they resume from the same epoch (:func:`agree`). A process that dies makes
-JAX's coordination service end the others after ``heartbeat_seconds``.
+processes check that they resume from the same epoch (:func:`agree`). Validation runs on a copy of
+the model in each process (:func:`local_copy`), each on its share of the images, and every
+process receives all results (:func:`gather_rows`). A process that dies makes JAX's coordination
+service end the others after ``heartbeat_seconds``.
 
 TensorFlow's ``MirroredStrategy`` is not used: multi-GPU and multi-machine training run on the
 JAX backend (``KERAS_BACKEND=jax``).
@@ -29,8 +31,8 @@ import numpy as np
 from .pipeline import Shard
 
 __all__ = ["Cluster", "initialize_cluster", "use_all_devices", "device_count", "process_count", "process_index",
-           "devices_in_use", "local_only", "process_shard", "is_chief", "agree", "barrier",
-           "check_global_batch"]  # fmt: skip
+           "devices_in_use", "local_only", "local_copy", "process_shard", "is_chief", "agree", "barrier",
+           "gather_rows", "check_global_batch"]  # fmt: skip
 
 #: Seconds without a heartbeat after which JAX declares a process dead and ends the others
 #: (JAX's default is 100).
@@ -156,6 +158,17 @@ def local_only():
         keras.distribution.set_distribution(current)
 
 
+def local_copy(model: keras.Model, copy: keras.Model | None = None) -> keras.Model:
+    """``model``'s weights in a model of this process alone (made by ``keras.models.clone_model``
+    unless ``copy``, an earlier result, is given to refresh): it predicts without the other
+    processes, inside :func:`local_only`."""
+    if copy is None:
+        with local_only():
+            copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())  # replicated weights: every process has them whole
+    return copy
+
+
 def process_shard() -> Shard:
     """This process's part of every batch; the last batch is padded when the batch is split over
     several devices (they need equal parts)."""
@@ -190,6 +203,32 @@ def barrier(name: str) -> None:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(name)
+
+
+def gather_rows(arrays, width: int) -> list[list[np.ndarray]]:
+    """Every process's list of ``(k, width)`` arrays (``k`` may differ between arrays, e.g. the
+    detections of each image), received by every process.
+
+    Args:
+        arrays: this process's arrays (any number, also none).
+        width: their number of columns.
+
+    Returns:
+        One list per process, in process order; ``[list(arrays)]`` in a single process.
+    """
+    arrays = [np.asarray(array, np.float32).reshape(-1, width) for array in arrays]
+    if process_count() == 1:
+        return [arrays]
+    from jax.experimental import multihost_utils
+
+    lengths = np.array([len(array) for array in arrays], np.int32)
+    rows = np.concatenate(arrays) if arrays else np.zeros((0, width), np.float32)
+    sizes = multihost_utils.process_allgather(np.array([len(lengths), len(rows)], np.int32))  # (processes, 2)
+    most_arrays, most_rows = sizes.max(axis=0)
+    all_lengths = multihost_utils.process_allgather(np.pad(lengths, (0, most_arrays - len(lengths))))
+    all_rows = multihost_utils.process_allgather(np.pad(rows, ((0, most_rows - len(rows)), (0, 0))))
+    return [np.split(process_rows[:n_rows], np.cumsum(process_lengths[:n_arrays])[:-1]) if n_arrays else []
+            for (n_arrays, n_rows), process_lengths, process_rows in zip(sizes, all_lengths, all_rows)]  # fmt: skip
 
 
 def check_global_batch(batch_size: int) -> None:

@@ -1,10 +1,11 @@
 """Data parallelism on CPU stand-ins: 2 virtual JAX devices (XLA_FLAGS) compute the same steps as
 one device, the last, short batch included; two processes on 127.0.0.1 train one run folder,
-resume together and stop together; bad cluster settings name the flag."""
+agree on the validation mAP, resume together and stop together; bad cluster settings name the flag."""
 
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -121,12 +122,17 @@ def launch_two_processes(data, run, epochs: int) -> list[subprocess.Popen]:
 
 @pytest.mark.skipif(JAX_MISSING, reason="jax is not installed (pip install jax)")
 def test_two_processes_train_resume_and_stop_together(tmp_path):
-    data, run = make_shapes_dataset(tmp_path / "shapes", n_train=6, n_val=2, seed=0, image_size=32), tmp_path / "run"
+    data, run = make_shapes_dataset(tmp_path / "shapes", n_train=6, n_val=3, seed=0, image_size=32), tmp_path / "run"
     first = launch_two_processes(data, run, epochs=2)
     outputs = [process.communicate(timeout=300)[0] for process in first]
     assert [process.returncode for process in first] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
-    assert [row["epoch"] for row in read_log(run / "log.csv")] == [1, 2]  # one writer: process 0
-    assert json.loads((run / "summary.json").read_text())["epochs"] == 2
+    log, summary = read_log(run / "log.csv"), json.loads((run / "summary.json").read_text())
+    assert [row["epoch"] for row in log] == [1, 2] and summary["epochs"] == 2  # one writer: process 0
+    # Validation mAP each epoch: the processes predict 2 and 1 of the 3 images and all log the mAP
+    # of all three, the one process 0 alone finds for the final weights.
+    shown = [re.findall(r"val_mAP: (\S+)", output) for output in outputs]
+    assert len(shown[0]) == 2 and shown[0] == shown[1], shown
+    assert summary["val_mAP_11point"] > 0 and log[-1]["val_mAP"] == pytest.approx(summary["val_mAP_11point"], abs=1e-4)
     names = {path.name for path in run.iterdir()}
     assert {"checkpoint", "final.weights.h5", "log.csv", "settings.json", "summary.json"} <= names
     assert not any(name.endswith((".tmp", ".new")) for name in names), names  # no half-written file left

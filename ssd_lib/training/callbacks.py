@@ -12,6 +12,7 @@ Explained in notebooks/08_train_ssd300.ipynb.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -151,7 +152,10 @@ class MeanAveragePrecision(keras.callbacks.Callback):
     """Validation mAP every ``every`` epochs (and after the last one) as ``val_mAP`` in the logs.
 
     Runs :func:`ssd_lib.inference.predict` on the records' images (loaded and resized once, kept in memory) and
-    :func:`ssd_lib.metrics.evaluate` against their boxes; epochs without evaluation log NaN.
+    :func:`ssd_lib.metrics.evaluate` against their boxes; epochs without evaluation log NaN. In a
+    multi-process run each process predicts every ``process_count``-th image with a copy of the
+    model of its own (:func:`ssd_lib.distribution.local_copy`) and all processes evaluate all the
+    detections (:func:`ssd_lib.distribution.gather_rows`): every process logs the same value.
 
     Args:
         records: validation records (``image_path``, ``boxes``, ``labels``, ``difficult``).
@@ -176,19 +180,30 @@ class MeanAveragePrecision(keras.callbacks.Callback):
             raise ValueError(f"MeanAveragePrecision: every must be >= 1, got {every}")
         self.records, self.config, self.every, self.last_epoch = list(records), config, every, last_epoch
         self.batch_size, self.verbose, self.evaluate_kwargs = batch_size, verbose, evaluate_kwargs
-        loading = self._progress(self.records, description="loading validation images")
+        self._processes = distribution.process_count()
+        self._share = self.records[distribution.process_index() :: self._processes]  # this process predicts these
+        loading = self._progress(self._share, description="loading validation images")
         self._inputs, self._sizes = prepare_images([load_image(record["image_path"]) for record in loading], config)
+        self._local_detector = None
         self.history = {}
 
     def evaluate_now(self):
         """mAP of the model as it is now: ``(mAP, the EvaluationResult of evaluate)``."""
+        detector, context = self.detector or self.model, contextlib.nullcontext()
+        if self._processes > 1:  # the distributed model predicts only with every process's batch
+            detector = self._local_detector = distribution.local_copy(detector, self._local_detector)
+            context = distribution.local_only()
         detections = []
-        with self._progress(None, total=len(self.records), description="validation mAP") as bar:
-            for start in range(0, len(self.records), self.batch_size):
+        with self._progress(None, total=len(self._share), description="validation mAP") as bar, context:
+            for start in range(0, len(self._share), self.batch_size):
                 chunk = slice(start, start + self.batch_size)
-                detections += predict_prepared(self.detector or self.model, self._inputs[chunk], self._sizes[chunk],
-                                               self.config, self.batch_size)  # fmt: skip
+                detections += predict_prepared(detector, self._inputs[chunk], self._sizes[chunk], self.config,
+                                               self.batch_size)  # fmt: skip
                 bar.update(len(self._inputs[chunk]))
+        everyone = distribution.gather_rows(detections, width=6)  # process p predicted records p, p + n, ...
+        detections = [None] * len(self.records)
+        for index, share in enumerate(everyone):
+            detections[index :: self._processes] = share
         result = evaluate(detections, self.records, n_classes=self.config.n_classes, **self.evaluate_kwargs)
         return float(result.mean_average_precision), result
 

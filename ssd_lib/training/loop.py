@@ -114,8 +114,8 @@ def train(model, config: SSDConfig, train_data, out_dir, recipe: Recipe, *, val_
         recipe: optimizer, schedule, run length (``epochs``, else ``total_steps``), precision,
             XLA, ``map_every``; a resumed run trains the remaining epochs.
         val_records: optional validation records for the mAP (every ``recipe.map_every``
-            epochs and after the last; not in a multi-process run, where only process 0 could
-            predict: evaluate the saved weights afterwards).
+            epochs and after the last; in a multi-process run every process predicts its share
+            and logs the mAP of all).
         val_data: optional validation batches for ``val_loss`` (each epoch).
         options: devices, TensorBoard, verbosity, extra callbacks (:class:`RunOptions`).
 
@@ -202,10 +202,7 @@ def _train_locked(model, config, train_data, out_dir: Path, recipe: Recipe, val_
 
     stop_on_nan = StopOnNaN()
     run_callbacks = [stop_on_nan, LearningRateLogger()]
-    if val_records is not None and devices.processes > 1:
-        if chief:
-            print("validation mAP is left out during a multi-process run; evaluate the saved weights afterwards")
-    elif val_records is not None:
+    if val_records is not None:
         run_callbacks.append(MeanAveragePrecision(val_records, config, every=recipe.map_every, last_epoch=epochs,
                                                   verbose=int(options.verbose != 0), detector=model))  # fmt: skip
     if chief:

@@ -79,7 +79,7 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     Returns:
         The :class:`~ssd_lib.training.loop.TrainingResult` and the summary (empty on processes
         other than 0 of a multi-process run: process 0 writes and evaluates, with a copy of the
-        weights outside the distribution).
+        model outside the distribution, :func:`ssd_lib.distribution.local_copy`).
 
     Raises:
         ValueError: no training records (names their source: folder and split).
@@ -104,10 +104,8 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
         return result, {}  # process 0 writes and evaluates
     model = result.model
     if distribution.process_count() > 1:  # the distributed model runs only with every process
-        weights = model.get_weights()
+        model = distribution.local_copy(model)
         keras.distribution.set_distribution(None)
-        model = build()
-        model.set_weights(weights)
     model.save_weights(out_dir / FINAL_WEIGHTS)
     summary = {"command": command,
                "seconds_this_call": round(seconds, 1), "cpu_seconds_this_call": round(cpu_seconds, 1),

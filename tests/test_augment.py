@@ -329,6 +329,21 @@ def test_colour_distortion_leaves_the_canvas_at_the_mean():
     assert np.abs(out[95, 95].astype(int) - [30, 30, 30]).max() <= 1
 
 
+def test_render_writes_into_a_view_and_fills_what_the_photo_does_not_cover():
+    image, boxes, labels = painted()
+    plan = SSDAugmentation(100, 100).plan(200, 150, boxes, labels, rng=np.random.default_rng(1))
+    plan = dataclasses.replace(plan, window=(-200.0, -150.0, 200.0, 150.0))  # canvas, photo bottom-right
+    alone = render(image, plan)
+    wide = np.zeros((100, 140, 3), np.uint8)
+    assert render(image, plan, out=wide[:, 20:120]).base is wide  # a view, not contiguous
+    np.testing.assert_array_equal(wide[:, 20:120], alone)
+    assert not wide[:, :20].any() and not wide[:, 120:].any()  # nothing written beside it
+    mean = np.rint(augment.DEFAULT_MEAN).astype(np.uint8)
+    np.testing.assert_array_equal(alone[:45, :45], np.broadcast_to(mean, (45, 45, 3)))
+    outside = dataclasses.replace(plan, window=(-400.0, -300.0, -250.0, -200.0))  # the photo is out of view
+    np.testing.assert_array_equal(render(image, outside), np.broadcast_to(mean, (100, 100, 3)))
+
+
 def test_augmentation_is_deterministic_for_a_seed():
     image, boxes, labels = painted()
     first = SSDAugmentation(300, 300, seed=11)

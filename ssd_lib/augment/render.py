@@ -74,18 +74,20 @@ def render(image, plan: AugmentationPlan, fill=DEFAULT_MEAN, color: bool = True,
     rows, columns = photo_region(plan)
     output_width, output_height = plan.output_size
     pixels = np.empty((output_height, output_width, 3), np.uint8) if out is None else out
-    covered = rows[1] > rows[0] and columns[1] > columns[0]
-    if not covered:
-        rows = columns = (0, 0)
     canvas = np.rint(np.asarray(fill, dtype=np.float32)).astype(np.uint8)
-    for band in (pixels[: rows[0]], pixels[rows[1] :], pixels[rows[0] : rows[1], : columns[0]],
-                 pixels[rows[0] : rows[1], columns[1] :]):  # fmt: skip
-        band[...] = canvas  # the expand canvas around the photo (nothing when it fills the output)
-    if covered:
-        photo = pixels[rows[0] : rows[1], columns[0] : columns[1]]
-        photo[...] = _resampled_photo(image, plan, rows, columns)
-        if color and plan.color is not None:
-            # Pointwise, so the same as distorting the photo before expand/crop; the canvas
-            # keeps the mean.
-            distort_in_place(photo, plan.color)
+    if rows[1] <= rows[0] or columns[1] <= columns[0]:  # the photo covers no output pixel
+        pixels[...] = np.tile(canvas, (output_width, 1))  # row by row: numpy copies whole rows
+        return pixels
+    part = _resampled_photo(image, plan, rows, columns)
+    # The photo with the expand canvas around it (no border when it fills the output), written
+    # in one step (filling a band of a uint8 array with a 3-value colour in numpy takes longer
+    # than the rest of the sample).
+    framed = cv2.copyMakeBorder(part, rows[0], output_height - rows[1], columns[0], output_width - columns[1],
+                                cv2.BORDER_CONSTANT, dst=pixels, value=canvas.tolist())  # fmt: skip
+    if framed is not pixels:  # OpenCV wrote a new array (``out`` not contiguous)
+        pixels[...] = framed
+    if color and plan.color is not None:
+        # Pointwise, so the same as distorting the photo before expand/crop; the canvas keeps
+        # the mean.
+        distort_in_place(pixels[rows[0] : rows[1], columns[0] : columns[1]], plan.color)
     return pixels

@@ -20,6 +20,7 @@ Modules, in the order the notebooks meet them:
 - ``explorers``: the notebooks' interactive explorers, one module per notebook.
 - ``pretrained``: published SSD300 weights (torchvision COCO, the original VOC model via
   ssd_keras) converted into our model.
+- ``status``: the library reports through :mod:`logging`; ``show_status`` shows its lines.
 """
 
 __version__ = "0.1.0"

@@ -27,6 +27,7 @@ from pathlib import Path
 from .datasets import open_dataset
 from .inference import load_run, predict
 from .metrics import evaluate, evaluate_coco
+from .status import show_status
 
 __all__ = ["evaluate_run", "main"]
 
@@ -83,7 +84,7 @@ def evaluate_run(run_dir, data, split: str | None = None, batch_size: int = 8, p
 def main(argv=None) -> int:
     """Entry point of ``python -m ssd_lib.evaluate`` and ``ssd-evaluate``; returns the exit
     status (1 with one ``error:`` line for a bad run, dataset, split or file)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    show_status()
     parser = argparse.ArgumentParser(prog="python -m ssd_lib.evaluate",
                                      description="VOC and COCO mAP of a training run's model on a dataset split.")
     parser.add_argument("--run", required=True, help="training run folder (python -m ssd_lib.train --out)")

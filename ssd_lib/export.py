@@ -39,6 +39,7 @@ import numpy as np
 from .config import SSDConfig
 from .detection_layer import detection_layer
 from .inference import load_run
+from .status import show_status
 
 __all__ = ["FORMATS", "ExportError", "deployable_model", "export_model", "load_exported", "main"]
 
@@ -173,6 +174,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     """Entry point of ``python -m ssd_lib.export``; returns the exit status (1 with one ``error:``
     line for a bad run folder, target or option)."""
+    show_status()
     arguments = parse_arguments(argv)
     try:
         if keras.backend.backend() != "tensorflow":

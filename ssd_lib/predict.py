@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from .datasets import load_image
 from .datasets.yolo import IMAGE_SUFFIXES
 from .inference import load_run, predict
+from .status import show_status
 from .viz import draw_detections
 
 __all__ = ["DISPLAY_WIDTH", "image_files", "annotated_image", "main"]
@@ -89,7 +90,7 @@ def _check_out(out: Path) -> None:
 def main(argv=None) -> int:
     """Entry point of ``python -m ssd_lib.predict`` and ``ssd-predict``; returns the exit status
     (1 with one ``error:`` line for a bad run, input or image)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    show_status()
     parser = argparse.ArgumentParser(prog="python -m ssd_lib.predict",
                                      description="Detect objects in images with a training run's model.")
     parser.add_argument("--run", required=True, help="training run folder (python -m ssd_lib.train --out)")

@@ -33,6 +33,7 @@ from .distribution import Cluster, initialize_cluster, process_count, process_in
 from .training import (Recipe, RunFolderError, RunOptions, TrainingDivergedError, configure_devices, presets,
                        train_and_evaluate)  # fmt: skip
 from .training.dataset_fit import SECONDS_PER_IMAGE, fit_to_dataset
+from .status import LIBRARY_LOGGER, show_status
 from .training.devices import set_random_seed
 from .training.run_folder import SETTINGS_FILE, check_run_folder, move_aside
 
@@ -217,8 +218,7 @@ def _preprocess_of(model) -> dict:
 def main(argv=None) -> int:
     """Entry point of ``python -m ssd_lib.train`` and ``ssd-train``; returns the exit status (1
     with one ``error:`` line for bad settings or data)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("ssd_lib").setLevel(logging.INFO)  # the status lines, also into train.log
+    show_status()  # the status lines, also into train.log
     try:
         arguments, preset, recipe = parse_arguments(argv)
         classes = tuple(name.strip() for name in arguments.classes.split(",")) if arguments.classes else None
@@ -244,8 +244,8 @@ def main(argv=None) -> int:
     try:
         cluster = Cluster(arguments.coordinator_address, arguments.num_processes, arguments.process_id)
         if initialize_cluster(cluster):
-            print(f"process {process_index()} of {process_count()}; if one stops, the others stop within "
-                  f"{cluster.heartbeat_seconds} s")  # fmt: skip
+            logger.info("process %d of %d; if one stops, the others stop within %s s", process_index(),
+                        process_count(), cluster.heartbeat_seconds)  # fmt: skip
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -291,7 +291,7 @@ def main(argv=None) -> int:
         return 1
     finally:
         if log_file is not None:
-            logging.getLogger("ssd_lib").removeHandler(log_file)
+            logging.getLogger(LIBRARY_LOGGER).removeHandler(log_file)
             log_file.close()
     return 0
 
@@ -302,7 +302,7 @@ def _log_to(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
-    logging.getLogger("ssd_lib").addHandler(handler)
+    logging.getLogger(LIBRARY_LOGGER).addHandler(handler)
     return handler
 
 

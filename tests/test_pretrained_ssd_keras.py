@@ -9,6 +9,7 @@ again in the converted model.
 
 import dataclasses
 import json
+import logging
 
 import h5py
 import numpy as np
@@ -232,22 +233,23 @@ def test_load_if_present_says_how_to_get_missing_weights(tmp_path, capsys):
         load_pretrained("nonsense", tmp_path)
 
 
-def test_load_pretrained_converts_a_downloaded_original_once(weights_file, tmp_path, capsys):
+def test_load_pretrained_converts_a_downloaded_original_once(weights_file, tmp_path, caplog):
     (tmp_path / weights_file.name).symlink_to(weights_file)
+    caplog.set_level(logging.INFO, logger="ssd_lib")
     model, config = load_pretrained("ssd-keras-voc", tmp_path)
-    assert "converting" in capsys.readouterr().out
+    assert "converting" in caplog.text
     assert (tmp_path / "ssd-keras-voc.weights.h5").exists() and (tmp_path / "ssd-keras-voc.json").exists()
     assert model.get_layer("preprocess").to_bgr and model.get_layer("preprocess").mean == (123.0, 117.0, 104.0)
 
 
 # ------------------------------------------------------------------------------- fine-tuning
-def test_finetuning_for_other_classes_keeps_base_and_box_heads(weights_file, arrays):
+def test_finetuning_for_other_classes_keeps_base_and_box_heads(weights_file, arrays, caplog):
     wanted = dataclasses.replace(SSD300_COCO, n_classes=3, class_names=("cat", "dog", "cup"))
-    messages = []
-    config, build = finetuning_builder(weights_file, wanted, log=messages.append)
+    caplog.set_level(logging.INFO, logger="ssd_lib")
+    config, build = finetuning_builder(weights_file, wanted)
     assert config == dataclasses.replace(SSD300_VOC, n_classes=3, class_names=("cat", "dog", "cup"))  # its anchors
     model = build(0.0)
-    assert messages == [f"{weights_file}: base network and box heads copied (30 layers); class heads "
+    assert [record.getMessage() for record in caplog.records] == [f"{weights_file}: base network and box heads copied (30 layers); class heads "
                         "re-initialised for 3 classes (the weights have 20)"]  # fmt: skip
     for theirs, ours in OURS.items():
         held = model.get_layer(ours).get_weights()
@@ -259,7 +261,7 @@ def test_finetuning_for_other_classes_keeps_base_and_box_heads(weights_file, arr
     assert model.get_layer("preprocess").to_bgr  # the weights' input convention
 
 
-def test_train_command_starts_from_the_weights(weights_file, tmp_path, monkeypatch, capsys):
+def test_train_command_starts_from_the_weights(weights_file, tmp_path, monkeypatch, capsys, caplog):
     from ssd_lib import train as command
     from ssd_lib.config import SHAPES_CLASSES
     from ssd_lib.datasets import make_shapes_dataset
@@ -272,7 +274,7 @@ def test_train_command_starts_from_the_weights(weights_file, tmp_path, monkeypat
     assert command.main([*base, "--weights", str(weights_file)]) == 0
     model, config = runs[0]
     assert config == dataclasses.replace(SSD300_VOC, n_classes=4, class_names=SHAPES_CLASSES)
-    assert "class heads re-initialised for 4 classes (the weights have 20)" in capsys.readouterr().out
+    assert "class heads re-initialised for 4 classes (the weights have 20)" in caplog.text
     assert model.get_layer("class_head_0").get_weights()[0].shape[-1] == 4 * 5
     # one clear line for what cannot work
     for extra, message in ((["--vgg16-imagenet"], "choose one starting point"),

@@ -3,6 +3,7 @@ loss decrease, predict."""
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import random
@@ -236,7 +237,7 @@ def test_kill_9_inside_the_checkpoint_swap_leaves_the_new_checkpoint(killed_in_t
         pass
 
 
-def test_resume_after_a_kill_continues_from_the_last_epoch_bit_exactly(killed_in_the_swap, tmp_path, capsys):
+def test_resume_after_a_kill_continues_from_the_last_epoch_bit_exactly(killed_in_the_swap, tmp_path, caplog):
     killed_run, images, killed = killed_in_the_swap
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     out = shutil.copytree(killed_run, tmp_path / "run")
@@ -244,9 +245,10 @@ def test_resume_after_a_kill_continues_from_the_last_epoch_bit_exactly(killed_in
     records = make_records(images, 16)
     quiet = training.RunOptions(tensorboard=False, verbose=0)
     random.seed(1234)  # Python's global random (Keras' fit shuffle) is in another state than in the killed run
+    caplog.set_level(logging.INFO, logger="ssd_lib")
     result = training.train(build_smallest, SMALLEST, dataset(records, config=SMALLEST), out, KILLED_RECIPE,
                             options=quiet)  # fmt: skip
-    assert "resuming after epoch 2 of 3" in capsys.readouterr().out
+    assert "resuming after epoch 2 of 3" in caplog.text
     assert result.initial_epoch == 2
     after = training.read_log(out / "log.csv")
     assert [row["epoch"] for row in after] == [1, 2, 3]  # continuous, nothing repeated
@@ -267,7 +269,8 @@ def test_resume_after_a_kill_continues_from_the_last_epoch_bit_exactly(killed_in
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(resumed), keras.ops.convert_to_numpy(whole))
 
 
-def test_resume_uses_new_resumable_settings_and_refuses_another_run(records, tmp_path, capsys):
+def test_resume_uses_new_resumable_settings_and_refuses_another_run(records, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ssd_lib")  # the status lines
     out = tmp_path / "run"
     quiet = training.RunOptions(tensorboard=False, verbose=0)
 
@@ -281,7 +284,7 @@ def test_resume_uses_new_resumable_settings_and_refuses_another_run(records, tmp
     # More epochs and a new learning rate: resumed, and the new learning rate is used (not the restored one).
     longer = recipe.replace(epochs=2, learning_rate=0.005)
     result = run(four, longer)
-    assert "resuming after epoch 1 of 2 with epochs: 1 -> 2; learning_rate: 0.02 -> 0.005" in capsys.readouterr().out
+    assert "resuming after epoch 1 of 2 with epochs: 1 -> 2; learning_rate: 0.02 -> 0.005" in caplog.text
     assert [row["learning_rate"] for row in result.log] == pytest.approx([0.02, 0.005])
     assert training.read_settings(out)[0] == longer
 

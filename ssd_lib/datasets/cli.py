@@ -7,6 +7,7 @@ import sys
 
 from ssd_lib.datasets import download as voc_download
 from ssd_lib.datasets import shapes
+from ssd_lib.status import show_status
 
 
 def main(argv=None) -> int:
@@ -30,6 +31,7 @@ def main(argv=None) -> int:
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--image-size", type=int, default=300, help="image side in pixels")
     synthetic.add_argument("--overwrite", action="store_true", help="regenerate even if up to date")
+    show_status()
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "download":

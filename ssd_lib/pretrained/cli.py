@@ -9,6 +9,7 @@ from pathlib import Path
 from ..datasets.download import DownloadError
 from .convert import convert_file, save_converted
 from .models_dir import MODELS_DIR
+from ..status import show_status
 from .sources import SOURCES, download, source_for_file
 
 
@@ -34,6 +35,7 @@ def main(argv=None) -> int:
     convert.add_argument("--to", default=str(MODELS_DIR), help=f"folder (default: {MODELS_DIR})")
     convert.add_argument("--name", help="name of the converted model (default: the source's name)")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing converted model")
+    show_status()
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "download":

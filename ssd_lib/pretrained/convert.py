@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ from .models_dir import MODELS_DIR, shown_path
 from .sources import SOURCES, PretrainedSource, source_for_file
 
 __all__ = ["set_layer_weights", "convert_file", "save_converted", "load_pretrained", "load_if_present"]
+
+logger = logging.getLogger(__name__)
 
 
 def set_layer_weights(model, layer_weights: dict, source="weights") -> None:
@@ -151,7 +154,8 @@ def load_pretrained(name_or_file, models_dir=MODELS_DIR):
         if not original.exists():
             raise FileNotFoundError(f"no pretrained weights {name!r} in {shown_path(models_dir)}: "
                                     f"{source.how_to_get(models_dir)}")  # fmt: skip
-        print(f"converting {shown_path(original)} (once; saved as {shown_path(models_dir / name)}.weights.h5)")
+        logger.info("converting %s (once; saved as %s.weights.h5)", shown_path(original),
+                    shown_path(models_dir / name))
         model, config = convert_file(original, source)
         save_converted(model, config, source, name, models_dir, from_file=original)
         return model, config
@@ -164,7 +168,8 @@ def load_pretrained(name_or_file, models_dir=MODELS_DIR):
 
 def load_if_present(name: str, models_dir=MODELS_DIR):
     """For the notebooks: :func:`load_pretrained` ``(model, config)`` when the weights are in
-    ``models_dir``; otherwise print one line saying how to get them and return None."""
+    ``models_dir``; otherwise print one line saying how to get them (into the notebook: its output,
+    not a status line) and return None."""
     try:
         return load_pretrained(name, models_dir)
     except FileNotFoundError as error:

@@ -10,6 +10,7 @@ layer, except the class heads when the classes differ: those keep their fresh in
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from .convert import load_pretrained
 from .models_dir import MODELS_DIR
 
 __all__ = ["copy_pretrained", "finetuning_config", "finetuning_builder"]
+
+logger = logging.getLogger(__name__)
 
 
 def _preprocess_settings(model) -> dict:
@@ -82,7 +85,7 @@ def finetuning_config(pretrained_config: SSDConfig, config: SSDConfig) -> SSDCon
     return dataclasses.replace(pretrained_config, n_classes=config.n_classes, class_names=config.class_names)
 
 
-def finetuning_builder(weights, config: SSDConfig, models_dir=MODELS_DIR, log=print):
+def finetuning_builder(weights, config: SSDConfig, models_dir=MODELS_DIR):
     """Load pretrained ``weights`` once, for training ``config``'s classes from them.
 
     Args:
@@ -91,7 +94,6 @@ def finetuning_builder(weights, config: SSDConfig, models_dir=MODELS_DIR, log=pr
         config: the detector to train; only its classes are used (they may differ from the
             weights'): the anchors are the weights'.
         models_dir: where named weights are looked up.
-        log: called with the one-line message of :func:`copy_pretrained` at each build.
 
     Returns:
         ``(config, build)``: the config to train with (:func:`finetuning_config`) and
@@ -111,7 +113,7 @@ def finetuning_builder(weights, config: SSDConfig, models_dir=MODELS_DIR, log=pr
 
     def build(l2_regularization: float = 5e-4):
         model = build_ssd300(config, l2_regularization, preprocess=preprocess)
-        log(copy_pretrained(model, config, pretrained, pretrained_config, str(weights)))
+        logger.info("%s", copy_pretrained(model, config, pretrained, pretrained_config, str(weights)))
         return model
 
     return config, build

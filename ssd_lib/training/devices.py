@@ -14,6 +14,7 @@ Explained in notebooks/08_train_ssd300.ipynb.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 
 import keras
@@ -22,6 +23,8 @@ from .. import distribution
 
 __all__ = ["PRECISIONS", "DeviceSetup", "gpu_devices", "gpu_compute_capabilities", "auto_precision",
            "configure_devices", "set_random_seed"]
+
+logger = logging.getLogger(__name__)
 
 #: Keras dtype policies :func:`configure_devices` accepts ("auto": chosen by the hardware).
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -149,8 +152,8 @@ def configure_devices(precision: str = "auto", distribute: bool = True) -> Devic
     if distribute and distribution.use_all_devices() is not None:
         data_parallel, processes = distribution.device_count(), distribution.process_count()
     elif backend != "jax" and len(gpus) > 1:
-        print(f"note: {backend} trains on one of the {len(gpus)} GPUs; several GPUs and machines train on the "
-              "JAX backend (KERAS_BACKEND=jax), see README.md 'Scaling out'")  # fmt: skip
+        logger.warning("note: %s trains on one of the %d GPUs; several GPUs and machines train on the JAX backend "
+                       "(KERAS_BACKEND=jax), see README.md 'Scaling out'", backend, len(gpus))  # fmt: skip
     # XLA on a GPU; Keras' "auto" keeps it off on CPU-only TensorFlow.
     jit_compile = True if gpus else "auto"
     return DeviceSetup(backend, gpus, precision, jit_compile, data_parallel, processes)

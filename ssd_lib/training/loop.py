@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from pathlib import Path
 
 import keras
@@ -44,6 +45,8 @@ from .run_identity import check_same_run, data_fingerprint
 from .schedule import learning_rate_schedule, make_optimizer
 
 __all__ = ["TrainingDivergedError", "RunOptions", "TrainingResult", "train"]
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -169,7 +172,7 @@ def _train_locked(model, config, train_data, out_dir: Path, recipe: Recipe, val_
     if chief:
         changes, moved = check_same_run(out_dir, run_settings(recipe, config, facts), options.overwrite)
         if moved is not None:
-            print(f"{out_dir} held another run: moved it to {moved}")
+            logger.info("%s held another run: moved it to %s", out_dir, moved)
             held.enter_context(lock_run_folder(out_dir))
     distribution.barrier("the run folder is checked")  # the others read it only now
     # The schedule of this call's recipe: a resumed run continues it at the restored step.
@@ -192,11 +195,11 @@ def _train_locked(model, config, train_data, out_dir: Path, recipe: Recipe, val_
     if chief:
         write_settings(out_dir, recipe, config, facts)
     if initial_epoch >= epochs:
-        print(f"{out_dir}: all {epochs} epochs are done already (checkpoint at epoch {initial_epoch})")
+        logger.info("%s: all %d epochs are done already (checkpoint at epoch %d)", out_dir, epochs, initial_epoch)
         return TrainingResult(model, read_log(out_dir / LOG_FILE), initial_epoch, initial_epoch, out_dir)
     if initial_epoch:
         changed = f" with {'; '.join(changes)}" if changes else ""
-        print(f"{out_dir}: resuming after epoch {initial_epoch} of {epochs}{changed}")
+        logger.info("%s: resuming after epoch %d of %d%s", out_dir, initial_epoch, epochs, changed)
     if hasattr(train_data, "set_epoch"):  # the epoch's sample order and augmentations
         train_data.set_epoch(initial_epoch)
 

@@ -1,5 +1,5 @@
 """The user's commands end to end on tiny generated data: ssd_lib.train (--model on any dataset
-format) -> ssd_lib.evaluate -> ssd_lib.predict, their bad inputs (one error line, exit status 1),
+format) -> ssd_lib.evaluate -> ssd_lib.predict -> ssd_lib.export, their bad inputs (one error line, exit status 1),
 the dataset fit of the defaults, the run folder's model.json, and the wheel's shipped model."""
 
 import json
@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from ssd_lib import evaluate as evaluate_command  # noqa: E402
+from ssd_lib import export as export_command  # noqa: E402
 from ssd_lib import predict as predict_command  # noqa: E402
 from ssd_lib import train as train_command  # noqa: E402
 from ssd_lib.anchors import best_anchor_iou, generate_anchors  # noqa: E402
@@ -23,6 +24,7 @@ from ssd_lib.config import SSD_SMALL_SHAPES  # noqa: E402
 from ssd_lib.inference import MODELS_DIR, load_run, write_model_file  # noqa: E402
 from ssd_lib.training.dataset_fit import MIN_EPOCH_IMAGES, MIN_STEPS, fit_to_dataset  # noqa: E402
 from test_dataset_sources import write_every_format  # noqa: E402
+from test_export import TOP_K, assert_same_detections, skip_onnx_without_the_extra, two_images  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--epochs", "1", "--steps-per-epoch", "1", "--width-multiplier", "0.25", "--jit", "off", "--verbose", "0"]
@@ -111,6 +113,19 @@ def one_error_line(err: str, *fragments) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("form", ["keras", "tflite", "onnx"])
+def test_export_of_the_trained_run_gives_its_predict_detections(trained_run, form, tmp_path, capsys):
+    """train -> export -> load back: the run's model.json (its fitted anchors and classes) and final
+    weights, exported, detect as ``predict`` does with the run's model, on two images."""
+    skip_onnx_without_the_extra(form)
+    out = tmp_path / export_command.FORMATS[form]
+    assert run(export_command.main, ["--run", trained_run, "--format", form, "--out", out, "--top-k", TOP_K],
+               capsys)[0] == 0  # fmt: skip
+    model, config, _ = load_run(trained_run)
+    expected = assert_same_detections(export_command.load_exported(out, form), model, config, two_images())
+    assert all(len(detections) > 0 for detections in expected)  # something to compare
 
 
 def test_train_bad_inputs_give_one_line(formats, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""Export: every format, loaded back, gives predict's detections; bad runs and options are one line."""
+"""Export: every format, loaded back, gives predict's detections; bad runs and options are one line.
+(A run the training command wrote is exported in test_commands.py.)"""
 
 import json
 import shutil
@@ -15,13 +16,17 @@ TOP_K = 50
 EXTRA = "ONNX export needs the export extra: pip install -e '.[export]'"
 
 
+def two_images() -> list[np.ndarray]:
+    """Two shapes images of different sizes (so the scaling back to each image's pixels is tested)."""
+    return [generate_shapes_image(np.random.default_rng(seed), [1, 2, 3, 4], size)[0]
+            for seed, size in ((1, 300), (2, 256))]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def shipped():
     """The shipped small model, its config and recorded facts, two shapes images of different sizes."""
     model, config, info = load_shipped_model("small_ssd_shapes")
-    images = [generate_shapes_image(np.random.default_rng(seed), [1, 2, 3, 4], size)[0]
-              for seed, size in ((1, 300), (2, 256))]  # fmt: skip
-    return model, config, info, images
+    return model, config, info, two_images()
 
 
 def make_run(folder, config, info, weights=True):
@@ -58,22 +63,33 @@ def test_exported_model_gives_predicts_detections(format, shipped, exported):
     scores the same detections come out, scores equal to 1e-5 and boxes to 1e-2 pixels (after
     scaling to the original image, which multiplies float32 rounding by up to 300 / 192).
     """
+    skip_onnx_without_the_extra(format)
+    model, config, _, images = shipped
+    expected = assert_same_detections(export.load_exported(exported(format), format), model, config, images)
+    assert all(len(detections) >= 3 for detections in expected)  # the shapes are found
+
+
+def skip_onnx_without_the_extra(format: str) -> None:
     if format == "onnx":
         pytest.importorskip("tf2onnx", reason=EXTRA)
         pytest.importorskip("onnxruntime", reason=EXTRA)
-    model, config, _, images = shipped
+
+
+def assert_same_detections(exported_model, model, config, images) -> list[np.ndarray]:
+    """``exported_model`` (:func:`ssd_lib.export.load_exported`) gives ``predict(model)``'s
+    detections on ``images``, in the same order; returns ``predict``'s."""
     inputs, sizes = prepare_images(images, config)
-    rows = export.load_exported(exported(format), format)(inputs)
-    assert rows.shape == (2, TOP_K, 6) and rows.dtype == np.float32
+    rows = exported_model(inputs)
+    assert rows.shape == (len(images), TOP_K, 6) and rows.dtype == np.float32
     expected = predict(model, images, config, top_k=TOP_K, nms_max_output_size=TOP_K)
-    assert all(len(detections) >= 3 for detections in expected)  # the shapes are found
-    scale = np.tile(sizes / [config.image_width, config.image_height], 2)  # (2, 4)
+    scale = np.tile(sizes / [config.image_width, config.image_height], 2)  # (images, 4)
     for image, want in enumerate(expected):
         got = rows[image][rows[image, :, 0] > 0]
         assert np.all(rows[image, len(got) :] == 0)  # padding rows after the detections
         np.testing.assert_array_equal(got[:, 0], want[:, 0])
         np.testing.assert_allclose(got[:, 1], want[:, 1], rtol=1e-5)
         np.testing.assert_allclose(got[:, 2:] * scale[image], want[:, 2:], atol=1e-2)
+    return expected
 
 
 def test_exported_keras_model_records_its_config(shipped, exported):

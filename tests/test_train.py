@@ -464,6 +464,7 @@ def test_command_line_trains_and_writes_a_summary(tmp_path, capsys, caplog):
                  "--batch-size", "2", "--steps-per-epoch", "1", "--width-multiplier", "0.25",
                  "--no-tensorboard", "--verbose", "0"]  # fmt: skip
     assert command.main(arguments) == 0
+    assert "predicting" not in capsys.readouterr().err  # --verbose 0: no progress bar either
     for name in ("final.weights.h5", "summary.json", "log.csv", "settings.json", "checkpoint"):
         assert (out / name).exists(), name
     # settings.json loads back into the recipe (the preset's, with the flags) and the config.

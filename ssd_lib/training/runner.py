@@ -65,7 +65,8 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     ``final.weights.h5`` and ``summary.json``: the ``command``, wall and CPU seconds of this
     call and of the whole run, the epochs and the validation mAP (VOC07 11-point and
     all-point; ``null`` without validation images). The per-class tables and the summary are logged
-    (logger ``ssd_lib.training.runner``); predicting the validation images shows a progress bar.
+    (logger ``ssd_lib.training.runner``); predicting the validation images shows a progress bar
+    unless ``options.verbose`` is 0.
 
     Args:
         build: a function without arguments that builds the model.
@@ -114,7 +115,7 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
                "cpu_count": os.cpu_count(),
                "epochs": result.epochs}  # fmt: skip
     detections = predict(model, [record["image_path"] for record in val_records], config, batch_size=16,
-                         progress=True) if len(val_records) else []  # fmt: skip
+                         progress=options.verbose != 0) if len(val_records) else []  # fmt: skip
     for mode in ("11point", "allpoint"):
         mean_ap = None
         if len(val_records):

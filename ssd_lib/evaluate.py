@@ -31,7 +31,7 @@ from .status import show_status
 
 __all__ = ["evaluate_run", "main"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__spec__.name)  # ssd_lib.<command> also under python -m (__name__ is __main__)
 
 
 def _number(value: float) -> float | None:

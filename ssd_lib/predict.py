@@ -35,7 +35,7 @@ from .viz import draw_detections
 
 __all__ = ["DISPLAY_WIDTH", "image_files", "annotated_image", "main"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__spec__.name)  # ssd_lib.<command> also under python -m (__name__ is __main__)
 
 #: Width in pixels of the annotated images.
 DISPLAY_WIDTH = 960

@@ -39,7 +39,7 @@ from .training.run_folder import SETTINGS_FILE, check_run_folder, move_aside
 
 __all__ = ["parse_arguments", "main", "MODEL_CONFIGS"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__spec__.name)  # ssd_lib.<command> also under python -m (__name__ is __main__)
 
 #: The configuration each ``--model`` starts from (classes and scales are then set from the data).
 MODEL_CONFIGS = {"small": SSD_SMALL_SHAPES, "ssd300": SSD300_VOC, "ssd512": SSD512_VOC}

@@ -4,6 +4,9 @@ show_status makes the status lines visible once, where asked."""
 import ast
 import contextlib
 import logging
+import runpy
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,21 @@ def test_show_status_leaves_a_configured_program_its_handlers(caplog):
 def test_show_status_names_a_bad_stream():
     with pytest.raises(ValueError, match="to must be one of \\('stderr', 'stdout'\\), got 'file'"):
         show_status("file")
+
+
+def test_a_command_run_with_python_m_logs_under_its_module_name(tmp_path, monkeypatch, caplog):
+    """Under ``python -m ssd_lib.train`` the module is ``__main__``; its status lines must still come
+    from ``ssd_lib.train``, below the logger the commands show (and train.log records)."""
+    from ssd_lib.datasets import make_shapes_dataset
+
+    data = make_shapes_dataset(tmp_path / "shapes", 2, 1, 0, image_size=32)
+    monkeypatch.setattr(sys, "argv", ["ssd_lib.train", "--model", "small", "--data", str(data), "--out",
+                                      str(tmp_path / "run"), "--epochs", "0"])  # fmt: skip
+    caplog.set_level(logging.INFO, logger=LIBRARY_LOGGER)
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as stopped:
+        warnings.simplefilter("ignore", RuntimeWarning)  # runpy: "found in sys.modules" (imported above)
+        runpy.run_module("ssd_lib.train", run_name="__main__")
+    assert stopped.value.code == 1  # --epochs 0: refused after the dataset was read
+    names = {record.name for record in caplog.records if "voc dataset, training split 'train'" in record.getMessage()}
+    assert names == {"ssd_lib.train"}
+

@@ -1,8 +1,8 @@
 """Training-pipeline throughput at SSD300 size: images per CPU-second on one core, and what a
 fast GPU needs.
 
-Reads a VOC-layout folder given as the argument (e.g. ``../shared/datasets/dogs-voc/VOCdevkit/VOC2007``,
-real photos of 400-1000 px), or generates synthetic shapes (300x300 JPEGs) without one, and times
+Reads the training split of a dataset given as the argument, in any layout the train command reads
+(e.g. ``../shared/datasets/dogs-voc``, real photos of 400-1000 px), or generates synthetic shapes (300x300 JPEGs) without one, and times
 ``DetectionDataset(..., augment=True, photometric_on_device=True)`` batches: the host side of
 training (open + plan + JPEG decode + resample + encode; the colour distortion runs on the
 accelerator, :mod:`ssd_lib.photometric`). The host colour path (``photometric_on_device=False``)
@@ -17,7 +17,7 @@ images/s (1,500: one H200 training SSD300), and the wall-clock rate of the defau
 threads on all cores.
 
 Target: >= 300 images per CPU-second per core.
-Run: ``python benchmarks/bench_pipeline.py [VOC_FOLDER] [--profile]``.
+Run: ``python benchmarks/bench_pipeline.py [DATASET] [--profile]``.
 Explained in notebooks/07_data_pipeline.ipynb.
 """
 
@@ -39,7 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssd_lib.config import SHAPES_CLASSES, SSD300_VOC  # noqa: E402
-from ssd_lib.datasets import discover_classes, make_shapes_dataset, parse_voc  # noqa: E402
+from ssd_lib.datasets import load_dataset, make_shapes_dataset, parse_voc  # noqa: E402
 from ssd_lib.encoder import SSDEncoder  # noqa: E402
 from ssd_lib.pipeline import DetectionDataset, default_workers  # noqa: E402
 
@@ -72,7 +72,8 @@ def images_per_second_threads(dataset, n_batches: int, workers: int) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("voc", nargs="?", help="a VOC-layout folder (Annotations/, JPEGImages/); default: generated shapes")
+    parser.add_argument("data", nargs="?", help="a dataset in any layout the train command reads (its training "
+                        "split is timed), e.g. ../shared/datasets/dogs-voc; default: generated shapes")
     parser.add_argument("--images", type=int, default=320, help="shapes images to generate without a folder")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=8, help="batches per timed pass")
@@ -82,10 +83,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as folder:
-        if args.voc:
-            classes = discover_classes(args.voc, image_set=None)
-            records = parse_voc(args.voc, image_set=None, classes=classes)
-            source = f"{args.voc} ({len(records)} images)"
+        if args.data:
+            try:
+                records = load_dataset(args.data)
+            except ValueError as error:  # a wrong path or layout: one line, as the commands say it
+                parser.exit(2, f"bench_pipeline: {error}\n")
+            classes = records.class_names
+            source = f"{records.source} ({len(records)} images)"
         else:
             classes = SHAPES_CLASSES
             root = make_shapes_dataset(Path(folder) / "shapes", n_train=args.images, n_val=0, seed=0)

@@ -30,11 +30,11 @@ from .decoder import decode_detections
 from .small_ssd import build_small_ssd
 from .vgg_ssd import build_ssd300, build_ssd512
 
-__all__ = ["MODELS_DIR", "MODEL_BUILDERS", "MODEL_FILE", "prepare_images", "predict_prepared", "predict",
+__all__ = ["SHIPPED_MODELS_DIR", "MODEL_BUILDERS", "MODEL_FILE", "prepare_images", "predict_prepared", "predict",
            "as_dicts", "load_shipped_model", "model_name_of", "write_model_file", "load_run"]  # fmt: skip
 
 #: Trained models shipped in the package (``<name>.weights.h5`` + ``<name>.json``).
-MODELS_DIR = Path(__file__).resolve().parent / "shipped_models"
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parent / "shipped_models"
 #: The networks by name (``--model``): ``build(config, l2_regularization, [width_multiplier])``.
 MODEL_BUILDERS = {"small": build_small_ssd, "ssd300": build_ssd300, "ssd512": build_ssd512}
 #: The file of a run folder that says how to rebuild its model.
@@ -191,7 +191,7 @@ def _load_weights(model: keras.Model, weights: Path, described_by: Path) -> None
         raise ValueError(f"{weights} does not fit the model {described_by} describes ({error})") from None
 
 
-def load_shipped_model(name: str = "small_ssd_shapes", models_dir=MODELS_DIR):
+def load_shipped_model(name: str = "small_ssd_shapes", models_dir=SHIPPED_MODELS_DIR):
     """A trained model shipped in ``ssd_lib/shipped_models``: ``(model, config, info)``.
 
     ``<name>.json`` records the preset, the width multiplier, the command that trained the model

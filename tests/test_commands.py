@@ -21,7 +21,7 @@ from ssd_lib import predict as predict_command  # noqa: E402
 from ssd_lib import train as train_command  # noqa: E402
 from ssd_lib.anchors import best_anchor_iou, generate_anchors  # noqa: E402
 from ssd_lib.config import SSD_SMALL_SHAPES  # noqa: E402
-from ssd_lib.inference import MODELS_DIR, load_run, write_model_file  # noqa: E402
+from ssd_lib.inference import SHIPPED_MODELS_DIR, load_run, write_model_file  # noqa: E402
 from ssd_lib.training.dataset_fit import MIN_EPOCH_IMAGES, MIN_STEPS, fit_to_dataset  # noqa: E402
 from test_dataset_sources import write_every_format  # noqa: E402
 from test_export import TOP_K, assert_same_detections, skip_onnx_without_the_extra, two_images  # noqa: E402
@@ -229,7 +229,8 @@ def test_pyproject_declares_the_console_scripts_and_the_shipped_models():
     for script in ("ssd-train = \"ssd_lib.train:main\"", "ssd-evaluate = \"ssd_lib.evaluate:main\"",
                    "ssd-predict = \"ssd_lib.predict:main\"", "ssd-export = \"ssd_lib.export:main\""):  # fmt: skip
         assert script in text
-    assert MODELS_DIR.parent == REPO / "ssd_lib" and (MODELS_DIR / "small_ssd_shapes.weights.h5").is_file()
+    assert SHIPPED_MODELS_DIR.parent == REPO / "ssd_lib"
+    assert (SHIPPED_MODELS_DIR / "small_ssd_shapes.weights.h5").is_file()
 
 
 def test_a_built_wheel_ships_the_models_and_finds_them(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from ssd_lib import export
 from ssd_lib.datasets.shapes import generate_shapes_image
-from ssd_lib.inference import MODEL_FILE, MODELS_DIR, load_run, load_shipped_model, predict, prepare_images
+from ssd_lib.inference import MODEL_FILE, SHIPPED_MODELS_DIR, load_run, load_shipped_model, predict, prepare_images
 
 TOP_K = 50
 EXTRA = "ONNX export needs the export extra: pip install -e '.[export]'"
@@ -35,7 +35,7 @@ def make_run(folder, config, info, weights=True):
     description = {"model": "small", "width_multiplier": info["width_multiplier"], "config": config.to_dict()}
     (folder / MODEL_FILE).write_text(json.dumps(description))
     if weights:
-        shutil.copy(MODELS_DIR / "small_ssd_shapes.weights.h5", folder / "final.weights.h5")
+        shutil.copy(SHIPPED_MODELS_DIR / "small_ssd_shapes.weights.h5", folder / "final.weights.h5")
     return folder
 
 
@@ -119,7 +119,7 @@ def test_load_run_falls_back_to_the_last_checkpoint(shipped, tmp_path):
     model, config, info, images = shipped
     run = make_run(tmp_path / "run", config, info, weights=False)
     (run / "checkpoint").mkdir()
-    shutil.copy(MODELS_DIR / "small_ssd_shapes.weights.h5", run / "checkpoint" / "model.weights.h5")
+    shutil.copy(SHIPPED_MODELS_DIR / "small_ssd_shapes.weights.h5", run / "checkpoint" / "model.weights.h5")
     loaded, loaded_config, _ = load_run(run)
     assert loaded_config == config
     for mine, theirs in zip(loaded.weights, model.weights):

@@ -10,7 +10,7 @@ import pytest
 
 from ssd_lib import train as command
 from ssd_lib.config import SSDConfig
-from ssd_lib.inference import MODELS_DIR
+from ssd_lib.inference import SHIPPED_MODELS_DIR
 from ssd_lib.training import Recipe, presets
 from ssd_lib.training.schedule import check_schedule
 
@@ -149,7 +149,7 @@ def test_the_presets_are_named_recipes():
     shortened = paper.replace(decay_steps=(4_000, 5_000), total_steps=6_000, map_every=5)
     assert known["ssd300_shapes"].recipe == shortened
     small = known["small_shapes"]
-    shipped = json.loads((MODELS_DIR / "small_ssd_shapes.json").read_text())  # how the shipped model was made
+    shipped = json.loads((SHIPPED_MODELS_DIR / "small_ssd_shapes.json").read_text())  # how the shipped model was made
     for name in ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_epochs"):
         assert getattr(small.recipe, name) == shipped[name], name
     assert small.width_multiplier == shipped["width_multiplier"]

@@ -31,7 +31,7 @@ import numpy as np
 from .pipeline import Shard
 
 __all__ = ["Cluster", "initialize_cluster", "use_all_devices", "device_count", "process_count", "process_index",
-           "devices_in_use", "local_only", "local_copy", "process_shard", "is_chief", "agree", "barrier",
+           "devices_in_use", "local_only", "local_copy", "process_shard", "is_chief", "agree", "from_chief", "barrier",
            "gather_rows", "check_global_batch"]  # fmt: skip
 
 #: Seconds without a heartbeat after which JAX declares a process dead and ends the others
@@ -186,15 +186,20 @@ def agree(value: int, what: str) -> int:
     Raises:
         ValueError: process 0 has another value (names ``what``, both values and this process).
     """
-    if process_count() == 1:
-        return value
-    from jax.experimental import multihost_utils
-
-    chief = int(multihost_utils.broadcast_one_to_all(np.int32(value)))
+    chief = from_chief(value)
     if chief != value:
         raise ValueError(f"process {process_index()} has {what} {value} but process 0 has {chief}; "
                          "all processes must see the same run folder (a shared --out)")  # fmt: skip
     return value
+
+
+def from_chief(value: int) -> int:
+    """Process 0's integer ``value``, on every process (``value`` itself in a single process)."""
+    if process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    return int(multihost_utils.broadcast_one_to_all(np.int32(value)))
 
 
 def barrier(name: str) -> None:

@@ -6,10 +6,11 @@
 with ``--classes a,b,c``, the splits chosen with ``--train-split``/``--val-split`` (defaults:
 the dataset's :meth:`~ssd_lib.datasets.DatasetSource.default_splits`). With ``--model`` the
 anchor scales, matching threshold, batch size and epochs are fitted to the data and a time
-budget (:mod:`ssd_lib.training.dataset_fit`); the presets are shortcuts with fixed classes and
+budget (:mod:`ssd_lib.training.dataset_fit`; the first epoch is timed and sets the epochs,
+:mod:`ssd_lib.training.time_budget`); the presets are shortcuts with fixed classes and
 recipes. Recipe flags (``--epochs``, ``--learning-rate`` ...) override either. The run folder's
 ``model.json`` records the model, its configuration and classes, so ``ssd_lib.evaluate`` and
-``ssd_lib.predict`` need only ``--run``; ``ssd_lib.predict`` need only ``--run``; ``train.log`` keeps the log. Running again with the same ``--out``
+``ssd_lib.predict`` need only ``--run``; ``train.log`` keeps the log. Running again with the same ``--out``
 resumes after the last finished epoch if it is the same run (new ``--epochs``, ``--learning-rate`` ...
 are taken; other data or settings are refused unless ``--overwrite`` moves the old run aside).
 
@@ -33,6 +34,7 @@ from .distribution import Cluster, initialize_cluster, process_count, process_in
 from .training import (Recipe, RunFolderError, RunOptions, TrainingDivergedError, configure_devices, presets,
                        train_and_evaluate)  # fmt: skip
 from .training.dataset_fit import SECONDS_PER_IMAGE, fit_to_dataset
+from .training.time_budget import validation_interval
 from .status import LIBRARY_LOGGER, show_status
 from .training.devices import set_random_seed
 from .training.run_folder import SETTINGS_FILE, check_run_folder, move_aside
@@ -78,7 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-split", help="training split (default: trainval or train)")
     parser.add_argument("--val-split", help="validation split (default: test or val; 'none' for none)")
     parser.add_argument("--time-budget", type=float, default=10.0,
-                        help="--model: minutes of training to aim for when choosing the epochs (default 10)")
+                        help="--model: minutes of training, validation included; the first epoch is timed and "
+                        "sets the epochs (default 10; --epochs instead fixes them)")  # fmt: skip
     parser.add_argument("--width-multiplier", type=float, help="small model only: channel factor")
     parser.add_argument("--vgg16-imagenet", action="store_true", help="VGG16 models: start from ImageNet weights")
     parser.add_argument("--weights", help="SSD300 presets: start from pretrained weights: torchvision-coco, "
@@ -161,14 +164,15 @@ def fitted_run(arguments, train_records, classes):
 
     The recipe: Adam at 1e-2 (small, with BatchNorm) or SGD at 1e-3 (VGG16), one epoch of
     warm-up then cosine decay, zoom-out up to 2x and random crops, the fitted matching, batch
-    and epochs; recipe flags override it.
+    and epochs (the first estimate: the run times its first epoch, :meth:`DatasetFit.time_budget`);
+    recipe flags override it.
     """
     config = dataclasses.replace(MODEL_CONFIGS[arguments.model], n_classes=len(classes), class_names=classes)
     fit = fit_to_dataset(config, train_records, SECONDS_PER_IMAGE[arguments.model], arguments.time_budget * 60)
     small = arguments.model == "small"
     recipe = Recipe(epochs=fit.epochs, batch_size=fit.batch_size, optimizer="adam" if small else "sgd",
                     learning_rate=1e-2 if small else 1e-3, schedule="cosine", warmup_epochs=1.0,
-                    weight_decay=5e-4, map_every=max(fit.epochs // 4, 1), expand_max_ratio=2.0, crop=True,
+                    weight_decay=5e-4, map_every=validation_interval(fit.epochs, 4), expand_max_ratio=2.0, crop=True,
                     pos_iou_threshold=fit.pos_iou_threshold, neg_iou_limit=min(fit.pos_iou_threshold, 0.4),
                     jit="on" if small else "auto").replace(**_overrides(arguments))  # fmt: skip
     width = (arguments.width_multiplier or SMALL_WIDTH) if small else arguments.width_multiplier
@@ -267,8 +271,11 @@ def main(argv=None) -> int:
             load_vgg16_imagenet(model)
         return model
 
+    budget = None
+    if fit is not None and arguments.epochs is None and arguments.total_steps is None:
+        budget = fit.time_budget(evaluations=None if arguments.map_every is not None else 4)
     options = RunOptions(devices=devices, workers=arguments.workers, tensorboard=arguments.tensorboard,
-                         verbose=arguments.verbose, overwrite=arguments.overwrite)  # fmt: skip
+                         verbose=arguments.verbose, overwrite=arguments.overwrite, time_budget=budget)  # fmt: skip
     command = "python -m ssd_lib.train " + " ".join(sys.argv[1:] if argv is None else argv)
     log_file = None
     try:

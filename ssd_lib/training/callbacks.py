@@ -186,9 +186,11 @@ class MeanAveragePrecision(keras.callbacks.Callback):
         self._inputs, self._sizes = prepare_images([load_image(record["image_path"]) for record in loading], config)
         self._local_detector = None
         self.history = {}
+        self.last_seconds = None  # wall time of the last evaluation
 
     def evaluate_now(self):
         """mAP of the model as it is now: ``(mAP, the EvaluationResult of evaluate)``."""
+        began = time.perf_counter()
         detector, context = self.detector or self.model, contextlib.nullcontext()
         if self._processes > 1:  # the distributed model predicts only with every process's batch
             detector = self._local_detector = distribution.local_copy(detector, self._local_detector)
@@ -205,6 +207,7 @@ class MeanAveragePrecision(keras.callbacks.Callback):
         for index, share in enumerate(everyone):
             detections[index :: self._processes] = share
         result = evaluate(detections, self.records, n_classes=self.config.n_classes, **self.evaluate_kwargs)
+        self.last_seconds = time.perf_counter() - began
         return float(result.mean_average_precision), result
 
     def _progress(self, iterable, total=None, description=""):

@@ -12,8 +12,11 @@ adapts it to the data:
   there, else 0.4, so that small and thin boxes still get positive anchors;
 - **batch and run length**: batches of at most 32 and at least 8 images, an epoch of at least
   :data:`MIN_EPOCH_IMAGES` images (a small dataset is repeated; augmentation makes the copies
-  differ), and as many epochs as fit in the time budget at the model's measured seconds per
-  image, between :data:`MIN_STEPS` and :data:`MAX_STEPS` optimizer steps.
+  differ), and a first estimate of the epochs that fit in the time budget at the model's
+  typical seconds per image, between :data:`MIN_STEPS` and :data:`MAX_STEPS` optimizer steps.
+  The training then times its first epoch and sets the run's length
+  (:mod:`ssd_lib.training.time_budget`, :meth:`DatasetFit.time_budget`): image sizes, CPUs and
+  the machine's load differ too much for a fixed cost per image.
 
 Explained in notebooks/01_anchor_scales.ipynb (coverage).
 """
@@ -27,12 +30,14 @@ import numpy as np
 
 from ..anchors import best_anchor_iou, generate_anchors, records_to_normalized_corners
 from ..config import SSDConfig
+from .time_budget import TimeBudget
 
 __all__ = ["DatasetFit", "candidate_scales", "best_ious_by_scales", "choose_scales", "fit_to_dataset", "SECONDS_PER_IMAGE",
            "MIN_EPOCH_IMAGES", "MIN_STEPS", "MAX_STEPS"]  # fmt: skip
 
 #: Training seconds per image and epoch (forward, backward, loading and augmenting a photo),
-#: measured on the 2-core CI machine: the small model at width 0.5 (192 px) and the VGG16 SSDs.
+#: measured on the 2-core CI machine: the small model at width 0.5 (192 px) and the VGG16 SSDs;
+#: only the first estimate of a run's length (the first epoch is timed).
 SECONDS_PER_IMAGE = {"small": 0.03, "ssd300": 0.6, "ssd512": 1.8}
 #: Images per epoch at least: a smaller training set is repeated.
 MIN_EPOCH_IMAGES = 256
@@ -86,9 +91,11 @@ class DatasetFit:
         coverage: fraction of the training boxes with an anchor of IoU >= ``pos_iou_threshold``.
         model_coverage: the same with the model's own scales.
         pos_iou_threshold: the matching threshold (positives; also the background limit).
-        batch_size, epochs: the run's batches and length.
+        batch_size, epochs: the run's batches and length (the first estimate).
         repeats: how often each training image occurs per epoch.
         n_boxes: training boxes the coverage was measured on.
+        min_epochs, max_epochs: the epochs of :data:`MIN_STEPS` and :data:`MAX_STEPS`.
+        budget_seconds: the time budget.
     """
 
     scales: tuple
@@ -99,14 +106,24 @@ class DatasetFit:
     epochs: int
     repeats: int
     n_boxes: int
+    min_epochs: int
+    max_epochs: int
+    budget_seconds: float
 
     def describe(self) -> str:
         """One paragraph for the log."""
         scales = ", ".join(f"{scale:.3f}" for scale in self.scales)
         return (f"anchor scales {scales}: {self.coverage:.0%} of {self.n_boxes} training boxes have an anchor "
                 f"with IoU >= {self.pos_iou_threshold} (the model's own scales: {self.model_coverage:.0%}); "
-                f"matching at IoU {self.pos_iou_threshold}; {self.epochs} epochs of batch {self.batch_size}, "
-                f"each training image {self.repeats}x per epoch")  # fmt: skip
+                f"matching at IoU {self.pos_iou_threshold}; batch {self.batch_size}, each training image "
+                f"{self.repeats}x per epoch; about {self.epochs} epochs in {self.budget_seconds / 60:g} min, "
+                f"set after the first epoch")  # fmt: skip
+
+    def time_budget(self, evaluations: int | None = 4) -> TimeBudget:
+        """The :class:`~ssd_lib.training.time_budget.TimeBudget` that sets the run's length
+        (``evaluations``: validation mAPs over the run, ``None`` keeps the recipe's interval)."""
+        return TimeBudget(self.budget_seconds, max_epochs=self.max_epochs, advised_epochs=self.min_epochs,
+                          evaluations=evaluations)  # fmt: skip
 
 
 def fit_to_dataset(config: SSDConfig, records, seconds_per_image: float, budget_seconds: float,
@@ -143,4 +160,6 @@ def fit_to_dataset(config: SSDConfig, records, seconds_per_image: float, budget_
     steps = budget_seconds / (seconds_per_image * batch_size)
     steps = min(max(steps, MIN_STEPS), MAX_STEPS)
     epochs = max(math.ceil(steps / steps_per_epoch), 2)
-    return DatasetFit(scales, coverage, model_coverage, threshold, batch_size, epochs, repeats, len(corners))
+    min_epochs, max_epochs = (max(math.ceil(limit / steps_per_epoch), 2) for limit in (MIN_STEPS, MAX_STEPS))
+    return DatasetFit(scales, coverage, model_coverage, threshold, batch_size, epochs, repeats, len(corners),
+                      min_epochs, max_epochs, float(budget_seconds))  # fmt: skip

@@ -95,8 +95,10 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     train_data = make_training_data(train_records, config, recipe, options.workers)
     steps_per_epoch = recipe.steps_per_epoch or len(train_data)
     epochs = recipe.epochs_for(steps_per_epoch)
-    logger.info(f"{len(train_records)} training images, {len(val_records)} validation images, {epochs} epochs of "
-          f"{steps_per_epoch} steps at batch {recipe.batch_size}")  # fmt: skip
+    length = (f"{epochs} epochs" if options.time_budget is None else
+              f"the epochs set after the first to fit {options.time_budget.seconds / 60:g} min")  # fmt: skip
+    logger.info("%d training images, %d validation images, %s of %d steps at batch %d", len(train_records),
+                len(val_records), length, steps_per_epoch, recipe.batch_size)  # fmt: skip
     start, start_cpu = time.perf_counter(), time.process_time()
     result = train(build, config, train_data, out_dir, recipe, val_records=val_records or None, options=options)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu

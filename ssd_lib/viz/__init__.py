@@ -7,7 +7,7 @@ One module per concept; the notebook that explains it in brackets:
 - :mod:`~ssd_lib.viz.boxes`: boxes on an image, :class:`BoxArtist` (all notebooks);
 - :mod:`~ssd_lib.viz.anchors`: anchor shapes, anchor coverage, cell centres (01, 02);
 - :mod:`~ssd_lib.viz.matching`: matching results and hard negatives (03, 04);
-- :mod:`~ssd_lib.viz.detections`: detections, score maps, precision-recall (05);
+- :mod:`~ssd_lib.viz.detections`: detections, score maps, precision-recall (05; detections on photos: 00, 08);
 - :mod:`~ssd_lib.viz.model`: receptive fields and feature maps (06);
 - :mod:`~ssd_lib.viz.samples`: augmented samples, dataset box statistics (07);
 - :mod:`~ssd_lib.viz.training`: training curves (08);
@@ -36,6 +36,7 @@ from .detections import (
     detection_labels,
     draw_detections,
     draw_precision_recall,
+    show_detection_row,
     show_detections,
     show_score_map,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "DetectionArtist",
     "draw_detections",
     "show_detections",
+    "show_detection_row",
     "show_score_map",
     "draw_precision_recall",
     # model

@@ -1,4 +1,5 @@
-"""Detections, score maps and precision-recall curves (notebook 05)."""
+"""Detections on an image or a row of photos, score maps and precision-recall curves (notebook 05;
+photos: 00, 08)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,48 @@ def show_detections(ax, image, detections, class_names=None, min_score: float = 
         draw_boxes(ax, ground_truth, linewidth=1.5 * linewidth)
     draw_detections(ax, shown, class_names, max_labels=len(shown), linewidth=linewidth)
     return shown
+
+
+def show_detection_row(figure, photos, detections, class_names=None, min_score: float = 0.5,
+                       top_k: int | None = None, title: str | None = None) -> list[np.ndarray]:
+    """A row of photos, each with its detections scored at least ``min_score`` and titled with
+    how many it shows: what a detector found on a few photos.
+
+    Args:
+        figure: an empty figure (``plt.figure(...)`` in a notebook); gets one axes per photo.
+        photos: ``n`` images ``(H, W, 3)`` (sizes may differ).
+        detections: ``n`` arrays ``(k, 6)`` ``[class_id, score, xmin, ymin, xmax, ymax]`` in
+            their photo's pixels, best first (what :func:`ssd_lib.inference.predict` returns).
+        class_names: names of classes 1..n.
+        min_score: the lowest score drawn.
+        top_k: draw at most the ``top_k`` best detections of each photo (the decoder's
+            ``top_k``), and say so in the titles.
+        title: the figure's title.
+
+    Returns:
+        The ``(j, 6)`` detections drawn on each photo.
+
+    Raises:
+        ValueError: no photos, not one detections array per photo, or ``top_k`` < 1.
+    """
+    if len(photos) == 0:
+        raise ValueError("show_detection_row: no photos")
+    if len(detections) != len(photos):
+        raise ValueError(f"show_detection_row: {len(photos)} photos but {len(detections)} detection arrays"
+                         " (one per photo)")  # fmt: skip
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"show_detection_row: top_k must be at least 1, got {top_k}")
+    axes = np.atleast_1d(figure.subplots(1, len(photos)))
+    limit = f" (at most {top_k})" if top_k is not None else ""
+    shown_per_photo = []
+    for ax, photo, found in zip(axes, photos, detections):
+        found = np.asarray(found, dtype=float).reshape(-1, 6)[:top_k]
+        shown = show_detections(ax, photo, found, class_names, min_score=min_score)
+        ax.set_title(f"{len(shown)} detections with score ≥ {min_score:g}{limit}")
+        shown_per_photo.append(shown)
+    if title is not None:
+        figure.suptitle(title, fontsize=10)
+    return shown_per_photo
 
 
 def show_score_map(ax, values, title: str | None = None, vmax: float = 1.0, cmap: str = "magma"):

@@ -15,8 +15,8 @@ import pytest  # noqa: E402
 from test_train import SMALLEST, build_smallest, dataset, make_records  # noqa: E402
 
 from ssd_lib import training  # noqa: E402
-from ssd_lib.training.time_budget import (FirstEpochTiming, TimeBudget, plan_epochs, validation_interval,  # noqa: E402
-                                          validations)  # fmt: skip
+from ssd_lib.training.time_budget import (FirstEpochTiming, TimeBudget, compiled_seconds, plan_epochs,  # noqa: E402
+                                          validation_interval, validations)  # fmt: skip
 
 TIMING = FirstEpochTiming(elapsed=20.0, epoch=5.0, compile=10.0, validation=2.0)
 
@@ -31,6 +31,12 @@ def test_validations_counts_every_nth_epoch_and_the_last():
         first, last, every = (int(v) for v in rng.integers(1, 40, 3))
         expected = sum(1 for e in range(first, last + 1) if e % every == 0 or e == last)
         assert validations(first, last, every) == expected, (first, last, every)
+
+
+def test_compiled_seconds_leaves_out_the_steps_that_compile():
+    # Measured shape of a first epoch: the first step compiles, so does the last, partial batch.
+    assert compiled_seconds([27.8, 0.58, 0.61, 0.57, 0.55, 14.8]) == pytest.approx(6 * 0.595)
+    assert compiled_seconds([2.0]) == 2.0 and compiled_seconds([]) == 0.0
 
 
 def test_plan_golden_values():

@@ -13,6 +13,9 @@ Modules (one concept each):
 - ``callbacks``: NaN stop, learning-rate and CSV logs, checkpoints, validation mAP;
 - ``run_folder``: the files of a run folder, ``log.csv`` and ``settings.json``, its lock;
 - ``loop``: :func:`train` (compile, resume, ``model.fit``) and :class:`RunOptions`;
+- ``time_budget``: a run whose first epoch, timed, sets its length (:class:`TimeBudget`);
+- ``dataset_fit``: anchor scales, matching threshold, batch and a first run length fitted to a
+  dataset (``python -m ssd_lib.train --model``);
 - ``runner``: a whole run from records: batches by the recipe, training, final evaluation.
 
 Inference (``predict``, the shipped models) lives in :mod:`ssd_lib.inference`; the command line
@@ -36,12 +39,14 @@ from ssd_lib.training.recipe import Recipe
 from ssd_lib.training.run_folder import RunFolderError, read_log, read_settings, write_settings
 from ssd_lib.training.runner import make_training_data, train_and_evaluate
 from ssd_lib.training.schedule import learning_rate_schedule, make_optimizer
+from ssd_lib.training.time_budget import TimeBudget
 
 __all__ = [
     "Recipe",
     "Preset",
     "presets",
     "RunOptions",
+    "TimeBudget",
     "TrainingResult",
     "TrainingDivergedError",
     "train",

@@ -187,6 +187,7 @@ class MeanAveragePrecision(keras.callbacks.Callback):
         self._local_detector = None
         self.history = {}
         self.last_seconds = None  # wall time of the last evaluation
+        self.last_chunk_seconds = []  # and of each of its forward passes
 
     def evaluate_now(self):
         """mAP of the model as it is now: ``(mAP, the EvaluationResult of evaluate)``."""
@@ -197,10 +198,12 @@ class MeanAveragePrecision(keras.callbacks.Callback):
             context = distribution.local_only()
         detections = []
         with self._progress(None, total=len(self._share), description="validation mAP") as bar, context:
+            self.last_chunk_seconds = []
             for start in range(0, len(self._share), self.batch_size):
-                chunk = slice(start, start + self.batch_size)
+                chunk, chunk_began = slice(start, start + self.batch_size), time.perf_counter()
                 detections += predict_prepared(detector, self._inputs[chunk], self._sizes[chunk], self.config,
                                                self.batch_size)  # fmt: skip
+                self.last_chunk_seconds.append(time.perf_counter() - chunk_began)
                 bar.update(len(self._inputs[chunk]))
         everyone = distribution.gather_rows(detections, width=6)  # process p predicted records p, p + n, ...
         detections = [None] * len(self.records)

@@ -26,10 +26,12 @@ import math
 import time
 
 import keras
+import numpy as np
 
 from .. import distribution
 
-__all__ = ["TimeBudget", "FirstEpochTiming", "validation_interval", "validations", "plan_epochs", "BudgetPlanner"]
+__all__ = ["TimeBudget", "FirstEpochTiming", "validation_interval", "validations", "compiled_seconds", "plan_epochs",
+           "BudgetPlanner"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +70,10 @@ class FirstEpochTiming:
     Attributes:
         elapsed: from the start of the call to the end of the first epoch (building, compiling,
             the epoch and its validation).
-        epoch: one epoch of training once compiled.
-        compile: the first step's time beyond a compiled step's (compiling; paid again when the
-            new schedule is compiled).
-        validation: one validation mAP (0 without validation images).
+        epoch: one epoch of training once compiled (:func:`compiled_seconds` of its steps).
+        compile: the rest of the epoch's time: compiling (paid again when the new schedule is
+            compiled) and starting the data loading.
+        validation: one validation mAP once compiled (0 without validation images).
     """
 
     elapsed: float
@@ -94,6 +96,13 @@ def validations(first: int, last: int, every: int) -> int:
     if last < first:
         return 0
     return last // every - (first - 1) // every + (last % every != 0)
+
+
+def compiled_seconds(step_seconds) -> float:
+    """The time of these steps once compiled: their count times their median. The steps that
+    compile (the first, and the first of each other batch shape, e.g. a last partial batch) take
+    many times a compiled step."""
+    return len(step_seconds) * float(np.median(step_seconds)) if len(step_seconds) else 0.0
 
 
 def plan_epochs(budget: TimeBudget, timing: FirstEpochTiming, map_every: int) -> tuple[int, int]:
@@ -144,17 +153,16 @@ class BudgetPlanner(keras.callbacks.Callback):
         self.validation, self.on_planned = validation, on_planned
         self.timing = None
         self.planned = None  # (epochs, map_every) once planned
-        self._epoch_start = self._first_step_end = self._last_step_end = None
-        self._steps = 0
+        self._epoch_start = self._step_end = None
+        self._step_seconds = []  # of the first epoch's steps
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.perf_counter()
+        self._epoch_start = self._step_end = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        self._last_step_end = time.perf_counter()
-        self._steps += 1
-        if self._steps == 1:
-            self._first_step_end = self._last_step_end
+        now = time.perf_counter()
+        self._step_seconds.append(now - self._step_end)
+        self._step_end = now
 
     def on_epoch_end(self, epoch, logs=None):
         if self.planned is not None or self.model.stop_training:  # planned already, or stopped (NaN)
@@ -166,13 +174,14 @@ class BudgetPlanner(keras.callbacks.Callback):
                 self.validation.history[epoch + 1] = value
                 if logs is not None:
                     logs["val_mAP"] = value
-            validation = self.validation.last_seconds
+            chunks = self.validation.last_chunk_seconds
+            validation = self.validation.last_seconds - sum(chunks) + compiled_seconds(chunks)
         self.timing = self._timing(validation)
         epochs, every = plan_epochs(self.budget, self.timing, self.map_every)
         epochs = distribution.from_chief(epochs)
         every = distribution.from_chief(every)
         self.planned = (epochs, every)
-        steps = self._steps * epochs
+        steps = len(self._step_seconds) * epochs
         logger.info("first epoch: %s; %d epochs (%d steps) fit the time budget of %.1f min", self.timing.describe(),
                     epochs, steps, self.budget.seconds / 60)  # fmt: skip
         if self.budget.advised_epochs is not None and epochs < self.budget.advised_epochs:
@@ -184,10 +193,6 @@ class BudgetPlanner(keras.callbacks.Callback):
 
     def _timing(self, validation: float) -> FirstEpochTiming:
         now = time.perf_counter()
-        first_step = self._first_step_end - self._epoch_start
-        if self._steps > 1:
-            step = (self._last_step_end - self._first_step_end) / (self._steps - 1)
-            epoch, compile_seconds = step * self._steps, max(first_step - step, 0.0)
-        else:  # one step: compiling and training cannot be told apart
-            epoch, compile_seconds = self._last_step_end - self._epoch_start, 0.0
+        epoch = compiled_seconds(self._step_seconds)
+        compile_seconds = max(self._step_end - self._epoch_start - epoch, 0.0)
         return FirstEpochTiming(now - self.started, epoch, compile_seconds, validation)

@@ -66,6 +66,23 @@ def test_train_records_the_model_classes_and_fitted_anchors(trained_run):
     assert settings["config"] == description["config"]
 
 
+def test_train_without_epochs_times_its_first_epoch_and_records_the_plan(trained_run, formats, tmp_path, capsys):
+    assert "time_budget_plan" not in json.loads((trained_run / "settings.json").read_text())  # --epochs given
+    out = tmp_path / "run"
+    assert FAST[:2] == ["--epochs", "1"]
+    no_epochs = FAST[2:]  # 1 step per epoch, no XLA
+    status, err = run(train_command.main, ["--model", "small", "--data", formats["voc"], "--out", out,
+                                           "--time-budget", "0.001", *no_epochs], capsys)  # fmt: skip
+    assert status == 0, err
+    settings = json.loads((out / "settings.json").read_text())
+    plan = settings["time_budget_plan"]  # 0.06 s are spent in the first epoch: the shortest run, 2 epochs
+    assert plan["epochs"] == settings["recipe"]["epochs"] == 2 and plan["budget_seconds"] == pytest.approx(0.06)
+    assert settings["recipe"]["map_every"] == plan["map_every"] == 1
+    log = (out / "train.log").read_text()
+    assert "2 epochs (2 steps) fit the time budget of 0.001 min" in log and "WARNING" in log  # fewer than advised
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 2
+
+
 @pytest.mark.parametrize("form", ["voc", "coco", "csv", "yolo"])
 def test_evaluate_any_format_writes_the_json(trained_run, formats, form, tmp_path, capsys):
     out = tmp_path / "scores.json"

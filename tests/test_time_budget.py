@@ -117,7 +117,7 @@ def test_a_planned_run_is_the_run_of_that_length_and_resumes_on_its_plan(images,
     budget = dataclasses.replace(QUIET, time_budget=TimeBudget(3600.0, max_epochs=3))
     planned = _train(train_records, tmp_path / "planned", RECIPE, budget, val_records)
     assert [row["epoch"] for row in planned.log] == [1, 2, 3]
-    assert "3 epochs (6 steps) fit the time budget of 60.0 min" in caplog.text
+    assert "3 epochs (6 steps) fit the time budget of 60 min" in caplog.text
     recipe, _, facts = training.read_settings(tmp_path / "planned")
     plan = facts["time_budget_plan"]
     assert recipe.epochs == facts["epochs"] == plan["epochs"] == 3 and recipe.map_every == plan["map_every"] == 1

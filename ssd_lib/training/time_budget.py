@@ -182,7 +182,7 @@ class BudgetPlanner(keras.callbacks.Callback):
         every = distribution.from_chief(every)
         self.planned = (epochs, every)
         steps = len(self._step_seconds) * epochs
-        logger.info("first epoch: %s; %d epochs (%d steps) fit the time budget of %.1f min", self.timing.describe(),
+        logger.info("first epoch: %s; %d epochs (%d steps) fit the time budget of %g min", self.timing.describe(),
                     epochs, steps, self.budget.seconds / 60)  # fmt: skip
         if self.budget.advised_epochs is not None and epochs < self.budget.advised_epochs:
             logger.warning("the time budget allows %d epochs; about %d would train this model better: give a "

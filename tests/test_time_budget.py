@@ -116,7 +116,7 @@ def test_a_planned_run_is_the_run_of_that_length_and_resumes_on_its_plan(images,
     # A budget that allows any length, up to 3 epochs: the first epoch plans 3 (the recipe said 6).
     budget = dataclasses.replace(QUIET, time_budget=TimeBudget(3600.0, max_epochs=3))
     planned = _train(train_records, tmp_path / "planned", RECIPE, budget, val_records)
-    assert [row["epoch"] for row in planned.log] == [1, 2, 3]
+    assert [row["epoch"] for row in planned.log] == [1, 2, 3] and planned.initial_epoch == 0
     assert "3 epochs (6 steps) fit the time budget of 60 min" in caplog.text
     recipe, _, facts = training.read_settings(tmp_path / "planned")
     plan = facts["time_budget_plan"]
@@ -141,7 +141,7 @@ def test_a_planned_run_is_the_run_of_that_length_and_resumes_on_its_plan(images,
     resumed = _train(train_records, out, RECIPE.replace(epochs=9),
                      dataclasses.replace(QUIET, time_budget=TimeBudget(3600.0, max_epochs=5)), val_records)  # fmt: skip
     assert "resuming after epoch 2 of 3" in caplog.text and "fit the time budget" not in caplog.text
-    assert [row["epoch"] for row in resumed.log] == [1, 2, 3]
+    assert [row["epoch"] for row in resumed.log] == [1, 2, 3] and resumed.initial_epoch == 2
     assert "time_budget_plan" in json.loads((out / "settings.json").read_text())  # kept for the next resume
     for a, b in zip(_weights(resumed.model), _weights(fixed.model), strict=True):
         np.testing.assert_array_equal(a, b)

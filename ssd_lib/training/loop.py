@@ -253,18 +253,16 @@ def _train_locked(model, config, train_data, out_dir: Path, recipe: Recipe, val_
 
         planner = BudgetPlanner(options.time_budget, started, recipe.map_every, validation, record_plan)
         fit(0, epochs, planner)
-        if planner.planned is None:  # stopped in the first epoch (by a callback)
-            epochs = 0
-        else:
+        if planner.planned is not None:  # else stopped within the first epoch by another callback
             planned_epochs, map_every = planner.planned
             recipe = recipe.replace(epochs=planned_epochs, map_every=map_every)
             if planned_epochs != epochs:  # the schedule of the planned length, compiled again
                 model.optimizer.learning_rate = _schedule(recipe, steps, planned_epochs)
                 fitted.train_function = None
-            epochs, initial_epoch = planned_epochs, 1
             if validation is not None:
-                validation.every, validation.last_epoch = map_every, epochs
-    if initial_epoch < epochs:
+                validation.every, validation.last_epoch = map_every, planned_epochs
+            fit(1, planned_epochs)
+    else:
         fit(initial_epoch, epochs)
     log = read_log(out_dir / LOG_FILE)
     return TrainingResult(model, log, initial_epoch, log[-1]["epoch"] if log else initial_epoch, out_dir)

@@ -15,7 +15,8 @@ estimate: it cannot know the image sizes, the CPU or what else the machine is ru
 :func:`plan_epochs` is the arithmetic; :class:`BudgetPlanner` the Keras callback that measures
 and plans.
 
-Used by ``python -m ssd_lib.train --model ...`` (``--time-budget``, in minutes).
+Used by ``python -m ssd_lib.train --model ...`` (``--time-budget``, in minutes); explained in
+notebooks/07_data_pipeline.ipynb (your own labelled images).
 """
 
 from __future__ import annotations

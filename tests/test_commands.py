@@ -22,6 +22,7 @@ from ssd_lib import train as train_command  # noqa: E402
 from ssd_lib.anchors import best_anchor_iou, generate_anchors  # noqa: E402
 from ssd_lib.config import SSD_SMALL_SHAPES  # noqa: E402
 from ssd_lib.inference import SHIPPED_MODELS_DIR, load_run, write_model_file  # noqa: E402
+from ssd_lib.training import TimeBudget  # noqa: E402
 from ssd_lib.training.dataset_fit import MIN_EPOCH_IMAGES, MIN_STEPS, fit_to_dataset  # noqa: E402
 from test_dataset_sources import write_every_format  # noqa: E402
 from test_export import TOP_K, assert_same_detections, skip_onnx_without_the_extra, two_images  # noqa: E402
@@ -66,21 +67,24 @@ def test_train_records_the_model_classes_and_fitted_anchors(trained_run):
     assert settings["config"] == description["config"]
 
 
-def test_train_without_epochs_times_its_first_epoch_and_records_the_plan(trained_run, formats, tmp_path, capsys):
-    assert "time_budget_plan" not in json.loads((trained_run / "settings.json").read_text())  # --epochs given
-    out = tmp_path / "run"
-    assert FAST[:2] == ["--epochs", "1"]
-    no_epochs = FAST[2:]  # 1 step per epoch, no XLA
-    status, err = run(train_command.main, ["--model", "small", "--data", formats["voc"], "--out", out,
-                                           "--time-budget", "0.001", *no_epochs], capsys)  # fmt: skip
+@pytest.mark.parametrize("flags, evaluations", [((), 4), (("--map-every", "3"), None), (("--epochs", "5"), "none"),
+                                                (("--total-steps", "50"), "none")])  # fmt: skip
+def test_train_without_a_run_length_sets_a_time_budget(formats, tmp_path, monkeypatch, capsys, flags, evaluations):
+    """The command's wiring (the budget itself: tests/test_time_budget.py): no --epochs or --total-steps,
+    a TimeBudget of --time-budget minutes whose limits are the fitted run's; else none."""
+    given = {}
+    monkeypatch.setattr(train_command, "train_and_evaluate",
+                        lambda build, config, train, val, out, recipe, options, command: given.update(options=options))  # fmt: skip
+    status, err = run(train_command.main, ["--model", "small", "--data", formats["voc"], "--out", tmp_path / "run",
+                                           "--time-budget", "1.5", *flags], capsys)  # fmt: skip
     assert status == 0, err
-    settings = json.loads((out / "settings.json").read_text())
-    plan = settings["time_budget_plan"]  # 0.06 s are spent in the first epoch: the shortest run, 2 epochs
-    assert plan["epochs"] == settings["recipe"]["epochs"] == 2 and plan["budget_seconds"] == pytest.approx(0.06)
-    assert settings["recipe"]["map_every"] == plan["map_every"] == 1
-    log = (out / "train.log").read_text()
-    assert "2 epochs (2 steps) fit the time budget of 0.001 min" in log and "WARNING" in log  # fewer than advised
-    assert json.loads((out / "summary.json").read_text())["epochs"] == 2
+    budget = given["options"].time_budget
+    if evaluations == "none":
+        assert budget is None
+        return
+    arguments, _, _ = train_command.parse_arguments(["--model", "small", "--data", str(formats["voc"]), "--out", "x"])
+    fit = train_command.fitted_run(arguments, train_command.read_splits(arguments, None)[0], ("cat", "dog"))[3]
+    assert budget == TimeBudget(90.0, max_epochs=fit.max_epochs, advised_epochs=fit.min_epochs, evaluations=evaluations)
 
 
 @pytest.mark.parametrize("form", ["voc", "coco", "csv", "yolo"])

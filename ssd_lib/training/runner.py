@@ -96,9 +96,9 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     steps_per_epoch = recipe.steps_per_epoch or len(train_data)
     epochs = recipe.epochs_for(steps_per_epoch)
     length = (f"{epochs} epochs" if options.time_budget is None else
-              f"the epochs set after the first to fit {options.time_budget.seconds / 60:g} min")  # fmt: skip
-    logger.info("%d training images, %d validation images, %s of %d steps at batch %d", len(train_records),
-                len(val_records), length, steps_per_epoch, recipe.batch_size)  # fmt: skip
+              f"as many epochs as fit {options.time_budget.seconds / 60:g} min (set after the first)")  # fmt: skip
+    logger.info("%d training images, %d validation images; epochs of %d steps at batch %d, %s", len(train_records),
+                len(val_records), steps_per_epoch, recipe.batch_size, length)  # fmt: skip
     start, start_cpu = time.perf_counter(), time.process_time()
     result = train(build, config, train_data, out_dir, recipe, val_records=val_records or None, options=options)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 from ssd_lib.config import SSDConfig  # noqa: E402
 from ssd_lib.encoder import SSDEncoder  # noqa: E402
 from ssd_lib.losses import SSDLoss, smooth_l1  # noqa: E402
+from jax_subprocess import jax_environment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -311,8 +312,7 @@ def test_same_results_under_jax_backend(tmp_path):
     np.savez(tmp_path / "case.npz", y_true=y_true, y_pred=y_pred)
     script = tmp_path / "run_jax.py"
     script.write_text(JAX_SCRIPT)
-    environment = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
-    completed = subprocess.run([sys.executable, str(script), str(tmp_path / "case.npz")], env=environment,
+    completed = subprocess.run([sys.executable, str(script), str(tmp_path / "case.npz")], env=jax_environment(),
                                capture_output=True, text=True, timeout=300, cwd=REPO)  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads(completed.stdout.strip().splitlines()[-1])

@@ -23,6 +23,7 @@ from ssd_lib.receptive_fields import ReceptiveField, _layer_geometry, receptive_
 from ssd_lib.small_ssd import build_small_ssd  # noqa: E402
 from ssd_lib.vgg16_imagenet import VGG16_WEIGHTS_FILE, load_vgg16_imagenet  # noqa: E402
 from ssd_lib.vgg_ssd import build_ssd300, build_ssd512  # noqa: E402
+from jax_subprocess import jax_environment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -428,7 +429,7 @@ def test_ssd300_builds_and_runs_under_other_backends(backend, module):
         "assert output.shape == (1, 8732, 25) and np.isfinite(output).all()\n"
         "print('ok', model.count_params())\n"
     ) % backend
-    environment = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    environment = jax_environment() if backend == "jax" else {**os.environ, "KERAS_BACKEND": backend}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment,
                             cwd=REPO, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -89,9 +89,12 @@ def train_and_evaluate(build, config: SSDConfig, train_records, val_records, out
     if not len(train_records):
         raise ValueError(f"train_and_evaluate: the training split is empty ({_source(train_records)}); check the "
                          "dataset folder and its image set")  # fmt: skip
-    if not len(val_records):
-        logger.warning("the validation split is empty (%s): no validation mAP; summary.json records null",
-                       _source(val_records))  # fmt: skip
+    if not len(val_records):  # an empty split is warned about once, by whoever knows its name
+        if getattr(val_records, "source", ""):
+            logger.warning("the validation split is empty (%s): no validation mAP; summary.json records null",
+                           val_records.source)  # fmt: skip
+        else:
+            logger.info("no validation images: no validation mAP; summary.json records null")
     train_data = make_training_data(train_records, config, recipe, options.workers)
     steps_per_epoch = recipe.steps_per_epoch or len(train_data)
     epochs = recipe.epochs_for(steps_per_epoch)
